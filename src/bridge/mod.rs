@@ -1,0 +1,448 @@
+//! The async bridge: connect, smartsend, smartreceive, subscribe, request/reply, flush, close.
+
+mod receive;
+mod send;
+mod subscription;
+
+pub use receive::{smartreceive, Receiver};
+pub use send::{OutgoingPayload, SendOptions, Sent};
+pub use subscription::{Pulled, Subscription, WakeHook};
+
+use crate::config::{Config, Credentials};
+use crate::envelope::Envelope;
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::{trace, Level};
+use crate::store::{PayloadStore, PlikStore};
+use bytes::Bytes;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A connection to NATS with everything needed to send and receive envelopes.
+/// Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    nats: async_nats::Client,
+    config: Config,
+    store: Option<Arc<dyn PayloadStore>>,
+    link_base: Option<String>,
+    receiver: Receiver,
+    sender_id: String,
+    closed: AtomicBool,
+    events: Arc<Events>,
+}
+
+/// Counters of connection events.
+#[derive(Default)]
+struct Events {
+    slow_consumer: AtomicU64,
+    disconnects: AtomicU64,
+}
+
+fn connect_error(url: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::NatsConnectionFailed,
+        format!("cannot connect to NATS at {url}: {e}"),
+    )
+    .with_detail("url", url)
+}
+
+/// Runs a NATS operation under the operation deadline.
+async fn deadline<T, E: std::fmt::Display>(
+    limit: Duration,
+    what: &str,
+    fut: impl Future<Output = std::result::Result<T, E>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::new(
+            ErrorCode::NatsConnectionFailed,
+            format!("{what} failed: {e}"),
+        )),
+        Err(_) => Err(Error::new(
+            ErrorCode::Timeout,
+            format!("{what} did not complete within {} ms", limit.as_millis()),
+        )),
+    }
+}
+
+impl Client {
+    /// Connects with `config`, using the Plik protocol for link payloads.
+    /// Fails with `NATS_CONNECTION_FAILED` (server unreachable, bad credentials) or
+    /// `INVALID_ARGUMENT` (a bad configuration value).
+    pub async fn connect(config: Config) -> Result<Client> {
+        config.validate()?;
+        let store = match config.fileserver_url.as_deref() {
+            Some(url) => Some(Arc::new(PlikStore::new(
+                Some(url),
+                &config.link,
+                config.connect_timeout,
+                config.http_idle_timeout,
+            )?) as Arc<dyn PayloadStore>),
+            None => None,
+        };
+        Client::connect_with_store(config, store).await
+    }
+
+    /// Connects with `config`, keeping link payloads in `store` (`None`: no link transport,
+    /// and links in received envelopes are fetched over plain HTTP).
+    pub async fn connect_with_store(
+        config: Config,
+        store: Option<Arc<dyn PayloadStore>>,
+    ) -> Result<Client> {
+        config.validate()?;
+        let events = Arc::new(Events::default());
+        let mut opts = async_nats::ConnectOptions::new()
+            .connection_timeout(config.connect_timeout)
+            .request_timeout(Some(config.operation_timeout))
+            .require_tls(config.tls.required);
+        for root in &config.tls.root_certificates {
+            opts = opts.add_root_certificates(root.clone());
+        }
+        if let Some((cert, key)) = &config.tls.client_certificate {
+            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        }
+        if let Some(name) = &config.client_name {
+            opts = opts.name(name);
+        }
+        opts = match &config.credentials {
+            Credentials::None => opts,
+            Credentials::Token(t) => opts.token(t.clone()),
+            Credentials::UserPassword { user, password } => {
+                opts.user_and_password(user.clone(), password.clone())
+            }
+            Credentials::CredsFile(path) => opts.credentials_file(path).await.map_err(|e| {
+                Error::invalid_argument(format!(
+                    "cannot read NATS credentials file {}: {e}",
+                    path.display()
+                ))
+            })?,
+        };
+        let ev = events.clone();
+        opts = opts.event_callback(move |event| {
+            let ev = ev.clone();
+            async move {
+                match event {
+                    async_nats::Event::SlowConsumer(sid) => {
+                        ev.slow_consumer.fetch_add(1, Ordering::Relaxed);
+                        trace!(
+                            Level::Warn,
+                            "-",
+                            "NATS reports a slow consumer on subscription {sid}"
+                        );
+                    }
+                    async_nats::Event::Disconnected => {
+                        ev.disconnects.fetch_add(1, Ordering::Relaxed);
+                        trace!(Level::Warn, "-", "Disconnected from NATS; reconnecting");
+                    }
+                    other => trace!(Level::Debug, "-", "NATS event: {other}"),
+                }
+            }
+        });
+        let url = config.nats_url.clone();
+        let addrs: Vec<async_nats::ServerAddr> = url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::invalid_argument(format!("NATS URL {url:?} is invalid: {e}")))?;
+        let nats = match tokio::time::timeout(
+            config.connect_timeout + Duration::from_millis(500),
+            opts.connect(addrs),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(connect_error(&url, e)),
+            Err(_) => return Err(connect_error(&url, "timed out")),
+        };
+        let link_base = config
+            .fileserver_url
+            .as_deref()
+            .filter(|_| store.is_some())
+            .map(|u| crate::store::parse_base_url(u).map(|b| crate::store::base_string(&b)))
+            .transpose()?;
+        let receiver = match &store {
+            Some(s) => Receiver::with_store(&config, s.clone())?,
+            None => Receiver::new(&config)?,
+        };
+        trace!(Level::Info, "-", "Connected to NATS at {url}");
+        Ok(Client {
+            inner: Arc::new(Inner {
+                nats,
+                store,
+                link_base,
+                receiver,
+                sender_id: uuid::Uuid::new_v4().to_string(),
+                closed: AtomicBool::new(false),
+                events,
+                config,
+            }),
+        })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            Err(Error::new(ErrorCode::Closed, "the client is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The `sender_id` written into envelopes unless a call sets another.
+    pub fn sender_id(&self) -> &str {
+        &self.inner.sender_id
+    }
+
+    /// The largest message the server accepts, as it announced at connect.
+    pub fn max_payload(&self) -> usize {
+        self.inner.nats.server_info().max_payload
+    }
+
+    /// The underlying async-nats client, for what this library does not wrap.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.inner.nats
+    }
+
+    /// Slow-consumer events reported by the NATS client (our own queues report theirs as
+    /// `SLOW_CONSUMER` items).
+    pub fn slow_consumer_events(&self) -> u64 {
+        self.inner.events.slow_consumer.load(Ordering::Relaxed)
+    }
+
+    /// Serializes `payloads`, picks each one's transport, uploads link payloads, and publishes
+    /// one envelope on `subject`. Returns the envelope and the JSON published. Nothing is
+    /// published when any step fails.
+    pub async fn smartsend(
+        &self,
+        subject: &str,
+        payloads: Vec<OutgoingPayload>,
+        options: SendOptions,
+    ) -> Result<Sent> {
+        self.publish_envelope(subject, payloads, options, None)
+            .await
+    }
+
+    async fn publish_envelope(
+        &self,
+        subject: &str,
+        payloads: Vec<OutgoingPayload>,
+        options: SendOptions,
+        nats_reply: Option<String>,
+    ) -> Result<Sent> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let threshold = options
+            .size_threshold
+            .unwrap_or(inner.config.size_threshold);
+        let ctx = send::SendContext {
+            subject,
+            broker_url: &inner.config.nats_url,
+            sender_name: &inner.config.sender_name,
+            sender_id: &inner.sender_id,
+            size_threshold: threshold,
+            max_payload: self.max_payload(),
+            fallback_to_direct: inner.config.link.fallback_to_direct,
+            store: inner.store.as_ref().zip(inner.link_base.as_deref()),
+        };
+        let (envelope, json) = send::build(ctx, payloads, options).await?;
+        let cid = envelope.correlation_id.clone();
+        let json = Bytes::from(json);
+        let limit = inner.config.operation_timeout;
+        let publish = async {
+            match nats_reply {
+                Some(reply) => {
+                    inner
+                        .nats
+                        .publish_with_reply(subject.to_owned(), reply, json.clone())
+                        .await
+                }
+                None => inner.nats.publish(subject.to_owned(), json.clone()).await,
+            }
+        };
+        deadline(limit, "publish", publish)
+            .await
+            .map_err(|e| e.with_correlation_id(&cid))?;
+        trace!(
+            Level::Info,
+            &cid,
+            "Published envelope {} ({} bytes) to {subject}",
+            envelope.msg_id,
+            json.len()
+        );
+        Ok(Sent { envelope, json })
+    }
+
+    /// Decodes a received message: parses the envelope, fetches link payloads, checks types.
+    pub async fn smartreceive(&self, message: &[u8]) -> Result<Envelope> {
+        self.inner.receiver.receive(message).await
+    }
+
+    /// Subscribes to `subject` (wildcards allowed), optionally in a queue group. Envelopes
+    /// arrive decoded, link payloads fetched.
+    pub async fn subscribe(
+        &self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> Result<Subscription> {
+        self.check_open()?;
+        if subject.is_empty() || subject.chars().any(char::is_whitespace) {
+            return Err(Error::invalid_argument(format!(
+                "cannot subscribe to {subject:?}: empty or contains whitespace"
+            )));
+        }
+        let nats = &self.inner.nats;
+        let limit = self.inner.config.operation_timeout;
+        let sub = match queue_group {
+            Some(q) if !q.is_empty() => {
+                deadline(
+                    limit,
+                    "subscribe",
+                    nats.queue_subscribe(subject.to_owned(), q.to_owned()),
+                )
+                .await?
+            }
+            _ => deadline(limit, "subscribe", nats.subscribe(subject.to_owned())).await?,
+        };
+        // Make sure the server has registered the interest before returning, so a message
+        // published right after this call is delivered.
+        deadline(limit, "flush", nats.flush()).await?;
+        Ok(Subscription::start(
+            sub,
+            subject.to_owned(),
+            self.inner.receiver.clone(),
+            self.inner.config.subscription_queue,
+        ))
+    }
+
+    /// Sends a request and waits up to `timeout` for the first reply envelope. The request's
+    /// `reply_to` is a fresh inbox (unless `options` sets one), used both in the envelope and
+    /// as the NATS reply subject. Fails with `TIMEOUT`, or `NO_RESPONDERS` when the server
+    /// knows nobody listens on `subject`.
+    pub async fn request(
+        &self,
+        subject: &str,
+        payloads: Vec<OutgoingPayload>,
+        mut options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Envelope> {
+        self.check_open()?;
+        let nats = &self.inner.nats;
+        let inbox = options
+            .reply_to
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| nats.new_inbox());
+        options.reply_to = Some(inbox.clone());
+        let limit = self.inner.config.operation_timeout;
+        let mut sub = deadline(limit, "subscribe", nats.subscribe(inbox.clone())).await?;
+        let sent = self
+            .publish_envelope(subject, payloads, options, Some(inbox))
+            .await?;
+        let cid = sent.envelope.correlation_id.clone();
+        use futures_util::StreamExt as _;
+        let msg = match tokio::time::timeout(timeout, sub.next()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Err(Error::new(
+                    ErrorCode::Closed,
+                    "connection closed while waiting for a reply",
+                )
+                .with_correlation_id(&cid))
+            }
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorCode::Timeout,
+                    format!("no reply on {subject} within {} ms", timeout.as_millis()),
+                )
+                .with_correlation_id(&cid))
+            }
+        };
+        let _ = sub.unsubscribe().await;
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Err(Error::new(
+                ErrorCode::NoResponders,
+                format!("no responders are subscribed to {subject}"),
+            )
+            .with_correlation_id(&cid));
+        }
+        self.smartreceive(&msg.payload).await
+    }
+
+    /// Replies to `request`: publishes to its `reply_to`, with `reply_to_msg_id` set to its
+    /// `msg_id`, its correlation id, and its sender as receiver (unless `options` sets them).
+    pub async fn reply(
+        &self,
+        request: &Envelope,
+        payloads: Vec<OutgoingPayload>,
+        mut options: SendOptions,
+    ) -> Result<Sent> {
+        if request.reply_to.is_empty() {
+            return Err(Error::invalid_argument(
+                "the request envelope has no reply_to subject to answer on",
+            )
+            .with_correlation_id(&request.correlation_id));
+        }
+        options
+            .reply_to_msg_id
+            .get_or_insert_with(|| request.msg_id.clone());
+        options
+            .correlation_id
+            .get_or_insert_with(|| request.correlation_id.clone());
+        options
+            .receiver_name
+            .get_or_insert_with(|| request.sender_name.clone());
+        options
+            .receiver_id
+            .get_or_insert_with(|| request.sender_id.clone());
+        self.smartsend(&request.reply_to, payloads, options).await
+    }
+
+    /// Waits until everything published so far has reached the server.
+    pub async fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        deadline(
+            self.inner.config.operation_timeout,
+            "flush",
+            self.inner.nats.flush(),
+        )
+        .await
+    }
+
+    /// Flushes what is queued, then closes the connection (subscriptions end after delivering
+    /// what they hold). Closing twice is harmless.
+    pub async fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let limit = self.inner.config.operation_timeout;
+        let flushed = deadline(limit, "flush", self.inner.nats.flush()).await;
+        let drained = deadline(limit, "drain", self.inner.nats.drain()).await;
+        flushed.and(drained)
+    }
+}
+
+/// The walkthrough's one-shot form: connect to `config.nats_url`, send one envelope, flush and
+/// close, without a long-lived client.
+pub async fn smartsend_once(
+    config: Config,
+    subject: &str,
+    payloads: Vec<OutgoingPayload>,
+    options: SendOptions,
+) -> Result<Sent> {
+    let client = Client::connect(config).await?;
+    let sent = client.smartsend(subject, payloads, options).await;
+    let closed = client.close().await;
+    let sent = sent?;
+    closed.map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
+    Ok(sent)
+}

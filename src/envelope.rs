@@ -1,0 +1,670 @@
+//! The wire format v1 envelope: one NATS message = one JSON object (wire format §1–§2).
+//!
+//! `Envelope` serves both directions. A direct payload holds its serialized bytes and they are
+//! base64-encoded straight into the output buffer when the envelope is written (never through an
+//! intermediate JSON string); a link payload holds its URL, and its bytes once fetched.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::payload_type::PayloadType;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// How a payload's bytes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Inside the message, base64-encoded.
+    Direct,
+    /// On the file server; the message carries the URL (claim check).
+    Link,
+}
+
+impl Transport {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Direct => "direct",
+            Transport::Link => "link",
+        }
+    }
+
+    /// The `encoding` written with this transport.
+    pub fn encoding(self) -> &'static str {
+        match self {
+            Transport::Direct => "base64",
+            Transport::Link => "none",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Transport {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Transport> {
+        match s {
+            "direct" => Ok(Transport::Direct),
+            "link" => Ok(Transport::Link),
+            other => Err(Error::new(
+                ErrorCode::InvalidTransport,
+                format!("unknown transport {other:?}; expected \"direct\" or \"link\""),
+            )),
+        }
+    }
+}
+
+/// The values `msg_purpose` may take when we send.
+pub const MSG_PURPOSES: [&str; 7] = [
+    "ACK",
+    "NACK",
+    "updateStatus",
+    "shutdown",
+    "chat",
+    "command",
+    "event",
+];
+
+/// Checks a `msg_purpose` a caller wants to send (receivers accept any string).
+pub fn validate_msg_purpose(purpose: &str) -> Result<()> {
+    if MSG_PURPOSES.contains(&purpose) {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(format!(
+            "msg_purpose {purpose:?} is not one of {}",
+            MSG_PURPOSES.join(", ")
+        )))
+    }
+}
+
+/// One payload of an envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// Unique id of the payload (UUID v4 when we send).
+    pub id: String,
+    /// The caller's name for it.
+    pub dataname: String,
+    /// Its type.
+    pub payload_type: PayloadType,
+    /// How it travels.
+    pub transport: Transport,
+    /// `base64` for direct, `none` for link, as written on the wire.
+    pub encoding: String,
+    /// Number of serialized bytes (before base64).
+    pub size: u64,
+    /// Link transport: the download URL.
+    pub url: Option<String>,
+    /// The serialized bytes: always present for direct; for link once fetched.
+    pub data: Option<Bytes>,
+    /// Payload metadata (`payload_bytes`, `sha256` for link payloads we write, and the caller's).
+    pub metadata: Map<String, Value>,
+}
+
+impl Payload {
+    /// The serialized bytes, when present.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.data.as_deref()
+    }
+
+    /// The `sha256` from the payload metadata, when present.
+    pub fn sha256(&self) -> Option<&str> {
+        self.metadata.get("sha256").and_then(Value::as_str)
+    }
+}
+
+/// A message envelope.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Envelope {
+    /// Traces a flow across messages.
+    pub correlation_id: String,
+    /// Unique per message.
+    pub msg_id: String,
+    /// ISO 8601 UTC, millisecond precision.
+    pub timestamp: String,
+    /// The subject it was published to.
+    pub send_to: String,
+    /// `ACK`, `NACK`, `updateStatus`, `shutdown`, `chat`, `command` or `event`.
+    pub msg_purpose: String,
+    /// Sending application's name.
+    pub sender_name: String,
+    /// Sending application's id.
+    pub sender_id: String,
+    /// Receiving application's name (empty = broadcast).
+    pub receiver_name: String,
+    /// Receiving application's id (empty = broadcast).
+    pub receiver_id: String,
+    /// Subject a reply should go to.
+    pub reply_to: String,
+    /// The message this one replies to.
+    pub reply_to_msg_id: String,
+    /// The NATS URL the sender was connected to.
+    pub broker_url: String,
+    /// Message-level metadata.
+    pub metadata: Map<String, Value>,
+    /// The payloads, in order.
+    pub payloads: Vec<Payload>,
+}
+
+/// The header fields in wire order, shared by the writer, the header JSON and the parser.
+macro_rules! header_fields {
+    ($m:ident) => {
+        $m!(correlation_id);
+        $m!(msg_id);
+        $m!(timestamp);
+        $m!(send_to);
+        $m!(msg_purpose);
+        $m!(sender_name);
+        $m!(sender_id);
+        $m!(receiver_name);
+        $m!(receiver_id);
+        $m!(reply_to);
+        $m!(reply_to_msg_id);
+        $m!(broker_url);
+    };
+}
+
+/// Where the writer puts its output: a buffer, or a counter that only measures.
+trait Sink: Write {
+    fn put(&mut self, s: &[u8]);
+    fn put_base64(&mut self, data: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, s: &[u8]) {
+        self.extend_from_slice(s);
+    }
+    fn put_base64(&mut self, data: &[u8]) {
+        let start = self.len();
+        let n = base64::encoded_len(data.len(), true).expect("base64 length overflows usize");
+        self.resize(start + n, 0);
+        let written = B64
+            .encode_slice(data, &mut self[start..])
+            .expect("buffer sized by encoded_len");
+        debug_assert_eq!(written, n);
+    }
+}
+
+#[derive(Default)]
+struct Counter(usize);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Counter {
+    fn put(&mut self, s: &[u8]) {
+        self.0 += s.len();
+    }
+    fn put_base64(&mut self, data: &[u8]) {
+        self.0 += base64::encoded_len(data.len(), true).expect("base64 length overflows usize");
+    }
+}
+
+fn put_json<S: Sink, T: serde::Serialize + ?Sized>(sink: &mut S, value: &T) {
+    // Writing strings and maps of JSON values into memory cannot fail.
+    serde_json::to_writer(&mut *sink, value).expect("serializing JSON into memory");
+}
+
+impl Envelope {
+    /// The envelope as wire JSON. Every key is written. Fails with `INTERNAL` if a direct
+    /// payload has no bytes or a link payload no URL (an envelope we built is always complete).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        self.check_complete()?;
+        let mut out = Vec::with_capacity(self.json_len());
+        self.write(&mut out);
+        Ok(out)
+    }
+
+    /// The exact length of `to_json()`'s output, computed without building it.
+    pub fn json_len(&self) -> usize {
+        let mut c = Counter::default();
+        self.write(&mut c);
+        c.0
+    }
+
+    fn check_complete(&self) -> Result<()> {
+        for p in &self.payloads {
+            let ok = match p.transport {
+                Transport::Direct => p.data.is_some(),
+                Transport::Link => p.url.is_some(),
+            };
+            if !ok {
+                return Err(Error::internal(format!(
+                    "payload {:?} has no {} to write",
+                    p.dataname,
+                    if p.transport == Transport::Direct {
+                        "bytes"
+                    } else {
+                        "URL"
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn write<S: Sink>(&self, s: &mut S) {
+        s.put(b"{");
+        macro_rules! field {
+            ($name:ident) => {
+                s.put(concat!("\"", stringify!($name), "\":").as_bytes());
+                put_json(s, self.$name.as_str());
+                s.put(b",");
+            };
+        }
+        header_fields!(field);
+        s.put(b"\"metadata\":");
+        put_json(s, &self.metadata);
+        s.put(b",\"payloads\":[");
+        for (i, p) in self.payloads.iter().enumerate() {
+            if i > 0 {
+                s.put(b",");
+            }
+            s.put(b"{\"id\":");
+            put_json(s, p.id.as_str());
+            s.put(b",\"dataname\":");
+            put_json(s, p.dataname.as_str());
+            s.put(b",\"payload_type\":\"");
+            s.put(p.payload_type.as_str().as_bytes());
+            s.put(b"\",\"transport\":\"");
+            s.put(p.transport.as_str().as_bytes());
+            s.put(b"\",\"encoding\":");
+            put_json(s, p.encoding.as_str());
+            s.put(b",\"size\":");
+            s.put(p.size.to_string().as_bytes());
+            s.put(b",\"data\":");
+            match p.transport {
+                Transport::Direct => {
+                    s.put(b"\"");
+                    s.put_base64(p.data.as_deref().unwrap_or_default());
+                    s.put(b"\"");
+                }
+                Transport::Link => put_json(s, p.url.as_deref().unwrap_or_default()),
+            }
+            s.put(b",\"metadata\":");
+            put_json(s, &p.metadata);
+            s.put(b"}");
+        }
+        s.put(b"]}");
+    }
+
+    /// The header as a JSON object: every key of the envelope except `payloads`.
+    pub fn header_json(&self) -> Value {
+        let mut m = Map::new();
+        macro_rules! field {
+            ($name:ident) => {
+                m.insert(stringify!($name).into(), Value::String(self.$name.clone()));
+            };
+        }
+        header_fields!(field);
+        m.insert("metadata".into(), Value::Object(self.metadata.clone()));
+        Value::Object(m)
+    }
+
+    /// Parses wire JSON. Direct payloads are base64-decoded; link payloads keep their URL and
+    /// have no bytes yet. Missing or `null` optional keys read as empty; unknown keys are ignored.
+    ///
+    /// Errors: `INVALID_ENVELOPE` (not JSON, wrong shape or field types), `INVALID_PAYLOAD_TYPE`,
+    /// `INVALID_TRANSPORT`, `DESERIALIZATION_ERROR` (bad base64), `INTEGRITY_ERROR` (a direct
+    /// payload whose `size` disagrees with its bytes).
+    pub fn from_json(bytes: &[u8]) -> Result<Envelope> {
+        let raw: RawEnvelope = serde_json::from_slice(bytes).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidEnvelope,
+                format!("message is not a JSON envelope: {e}"),
+            )
+        })?;
+        let mut env = Envelope::default();
+        macro_rules! field {
+            ($name:ident) => {
+                env.$name = opt_string(raw.$name, stringify!($name))?.unwrap_or_default();
+            };
+        }
+        header_fields!(field);
+        let cid = env.correlation_id.clone();
+        env.metadata = opt_object(raw.metadata, "metadata")?.unwrap_or_default();
+        let payloads = raw.payloads.ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidEnvelope,
+                "envelope has no \"payloads\" array",
+            )
+        })?;
+        env.payloads = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| parse_payload(p, i))
+            .collect::<Result<_>>()
+            .map_err(|e| e.with_correlation_id(&cid))?;
+        Ok(env)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    correlation_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    send_to: Option<&'a RawValue>,
+    #[serde(borrow)]
+    msg_purpose: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sender_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sender_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    receiver_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    receiver_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reply_to: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reply_to_msg_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    broker_url: Option<&'a RawValue>,
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "payload_array")]
+    payloads: Option<Vec<RawPayload<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawPayload<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    dataname: Option<&'a RawValue>,
+    #[serde(borrow)]
+    payload_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    transport: Option<&'a RawValue>,
+    #[serde(borrow)]
+    encoding: Option<&'a RawValue>,
+    #[serde(borrow)]
+    size: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+}
+
+/// `payloads` must be an array of objects; say so plainly when it is not.
+fn payload_array<'de, D>(d: D) -> std::result::Result<Option<Vec<RawPayload<'de>>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let raw: Option<&'de RawValue> = Option::deserialize(d)?;
+    let Some(raw) = raw else { return Ok(None) };
+    let text = raw.get().trim_start();
+    if !text.starts_with('[') {
+        return Err(D::Error::custom("field \"payloads\" must be an array"));
+    }
+    let items: Vec<&'de RawValue> = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if !item.get().trim_start().starts_with('{') {
+                return Err(D::Error::custom(format!("payloads[{i}] must be an object")));
+            }
+            serde_json::from_str(item.get()).map_err(D::Error::custom)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn wrong_type(name: &str, expected: &str) -> Error {
+    Error::new(
+        ErrorCode::InvalidEnvelope,
+        format!("field {name:?} must be {expected}"),
+    )
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+fn opt_string(raw: Option<&RawValue>, name: &str) -> Result<Option<String>> {
+    match raw {
+        None => Ok(None),
+        Some(r) if is_null(r) => Ok(None),
+        Some(r) => serde_json::from_str::<String>(r.get())
+            .map(Some)
+            .map_err(|_| wrong_type(name, "a string")),
+    }
+}
+
+fn opt_object(raw: Option<&RawValue>, name: &str) -> Result<Option<Map<String, Value>>> {
+    match raw {
+        None => Ok(None),
+        Some(r) if is_null(r) => Ok(None),
+        Some(r) => serde_json::from_str::<Map<String, Value>>(r.get())
+            .map(Some)
+            .map_err(|_| wrong_type(name, "an object")),
+    }
+}
+
+fn required_string(raw: Option<&RawValue>, name: &str) -> Result<String> {
+    opt_string(raw, name)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidEnvelope,
+            format!("required field {name:?} is missing"),
+        )
+    })
+}
+
+fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
+    let at = |f: &str| format!("payloads[{i}].{f}");
+    let dataname = required_string(p.dataname, &at("dataname"))?;
+    let payload_type: PayloadType = required_string(p.payload_type, &at("payload_type"))?
+        .parse()
+        .map_err(|e: Error| e.with_detail("dataname", dataname.clone()))?;
+    let transport: Transport = required_string(p.transport, &at("transport"))?
+        .parse()
+        .map_err(|e: Error| e.with_detail("dataname", dataname.clone()))?;
+    let size = match p.size {
+        None => None,
+        Some(r) if is_null(r) => None,
+        Some(r) => Some(
+            serde_json::from_str::<u64>(r.get())
+                .map_err(|_| wrong_type(&at("size"), "a non-negative integer"))?,
+        ),
+    };
+    let metadata = opt_object(p.metadata, &at("metadata"))?.unwrap_or_default();
+    let id = opt_string(p.id, &at("id"))?.unwrap_or_default();
+    let encoding = opt_string(p.encoding, &at("encoding"))?;
+    let data_field = at("data");
+    let data_raw = match p.data {
+        Some(r) if !is_null(r) => r,
+        _ => {
+            return Err(Error::new(
+                ErrorCode::InvalidEnvelope,
+                format!("required field {data_field:?} is missing"),
+            ))
+        }
+    };
+    let text: std::borrow::Cow<'_, str> =
+        serde_json::from_str(data_raw.get()).map_err(|_| wrong_type(&data_field, "a string"))?;
+    match transport {
+        Transport::Direct => {
+            if let Some(enc) = encoding.as_deref() {
+                if enc != "base64" {
+                    return Err(Error::new(
+                        ErrorCode::DeserializationError,
+                        format!(
+                            "{} is {enc:?}; direct payloads must be base64",
+                            at("encoding")
+                        ),
+                    ));
+                }
+            }
+            let bytes = B64.decode(text.as_bytes()).map_err(|e| {
+                Error::new(
+                    ErrorCode::DeserializationError,
+                    format!("{data_field} is not valid base64: {e}"),
+                )
+                .with_detail("dataname", dataname.clone())
+            })?;
+            let actual = bytes.len() as u64;
+            if let Some(declared) = size {
+                if declared != actual {
+                    return Err(Error::new(
+                        ErrorCode::IntegrityError,
+                        format!(
+                            "payload {dataname:?} declares size {declared} but carries {actual} bytes"
+                        ),
+                    ));
+                }
+            }
+            Ok(Payload {
+                id,
+                dataname,
+                payload_type,
+                transport,
+                encoding: encoding.unwrap_or_else(|| "base64".into()),
+                size: actual,
+                url: None,
+                data: Some(Bytes::from(bytes)),
+                metadata,
+            })
+        }
+        Transport::Link => Ok(Payload {
+            id,
+            dataname,
+            payload_type,
+            transport,
+            encoding: encoding.unwrap_or_else(|| "none".into()),
+            size: size.unwrap_or(0),
+            url: Some(text.into_owned()),
+            data: None,
+            metadata,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        Envelope {
+            correlation_id: "c\"1".into(),
+            msg_id: "m1".into(),
+            timestamp: "2026-03-13T07:02:50.443Z".into(),
+            send_to: "/chat".into(),
+            msg_purpose: "chat".into(),
+            metadata: serde_json::json!({"k": [1, "é"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+            payloads: vec![
+                Payload {
+                    id: "p1".into(),
+                    dataname: "msg".into(),
+                    payload_type: PayloadType::Text,
+                    transport: Transport::Direct,
+                    encoding: "base64".into(),
+                    size: 11,
+                    url: None,
+                    data: Some(Bytes::from_static(b"Hello World")),
+                    metadata: serde_json::json!({"payload_bytes": 11})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                },
+                Payload {
+                    id: "p2".into(),
+                    dataname: "big".into(),
+                    payload_type: PayloadType::Binary,
+                    transport: Transport::Link,
+                    encoding: "none".into(),
+                    size: 5,
+                    url: Some("http://h/file/a/b/big".into()),
+                    data: None,
+                    metadata: Map::new(),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn writes_and_reads_back() {
+        let env = sample();
+        let json = env.to_json().unwrap();
+        assert_eq!(json.len(), env.json_len());
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["payloads"][0]["data"], "SGVsbG8gV29ybGQ=");
+        assert_eq!(v["correlation_id"], "c\"1");
+        let back = Envelope::from_json(&json).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn missing_optional_keys_read_as_empty() {
+        let env = Envelope::from_json(
+            br#"{"payloads":[{"dataname":"x","payload_type":"text","transport":"direct","data":"aGk=","sender_id":null}],"msg_id":null}"#,
+        )
+        .unwrap();
+        assert_eq!(env.msg_id, "");
+        assert_eq!(env.payloads[0].data.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(env.payloads[0].size, 2);
+    }
+
+    #[test]
+    fn malformed_envelopes_give_their_codes() {
+        let code = |s: &str| Envelope::from_json(s.as_bytes()).unwrap_err().code();
+        assert_eq!(code("not json"), ErrorCode::InvalidEnvelope);
+        assert_eq!(code("[]"), ErrorCode::InvalidEnvelope);
+        assert_eq!(
+            code(r#"{"correlation_id":5,"payloads":[]}"#),
+            ErrorCode::InvalidEnvelope
+        );
+        assert_eq!(code(r#"{"payloads":{}}"#), ErrorCode::InvalidEnvelope);
+        assert_eq!(code(r#"{"payloads":[1]}"#), ErrorCode::InvalidEnvelope);
+        assert_eq!(
+            code(r#"{"metadata":"x","payloads":[]}"#),
+            ErrorCode::InvalidEnvelope
+        );
+        let p = |t: &str, tr: &str, d: &str| {
+            format!(
+                r#"{{"payloads":[{{"dataname":"x","payload_type":"{t}","transport":"{tr}","data":{d}}}]}}"#
+            )
+        };
+        assert_eq!(
+            code(&p("text", "direct", "\"%%%\"")),
+            ErrorCode::DeserializationError
+        );
+        assert_eq!(
+            code(&p("text", "carrier", "\"aGk=\"")),
+            ErrorCode::InvalidTransport
+        );
+        assert_eq!(
+            code(&p("pdf", "direct", "\"aGk=\"")),
+            ErrorCode::InvalidPayloadType
+        );
+        assert_eq!(code(&p("text", "direct", "42")), ErrorCode::InvalidEnvelope);
+        let e = Envelope::from_json(p("text", "direct", "42").as_bytes()).unwrap_err();
+        assert!(e.message().contains("payloads[0].data"), "{}", e.message());
+    }
+}

@@ -1,0 +1,211 @@
+//! The eight payload types and what their serialized bytes must look like.
+//!
+//! The core works on serialized bytes (wire format §3); bindings convert host values. The core
+//! still checks what it can, so bad input fails once at the sender (`INVALID_PAYLOAD`) instead of
+//! at every receiver, and a receiver gets `DESERIALIZATION_ERROR` for bytes that do not match.
+
+use crate::error::{Error, ErrorCode, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// The type of a payload, as written in `payload_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadType {
+    /// UTF-8 text.
+    Text,
+    /// Any JSON value (usually an object).
+    Dictionary,
+    /// An Arrow IPC stream (readers also accept the IPC file format).
+    ArrowTable,
+    /// A JSON array of row objects.
+    JsonTable,
+    /// Opaque image bytes.
+    Image,
+    /// Opaque audio bytes.
+    Audio,
+    /// Opaque video bytes.
+    Video,
+    /// Opaque bytes.
+    Binary,
+}
+
+impl PayloadType {
+    /// All eight, in the wire format's order.
+    pub const ALL: [PayloadType; 8] = [
+        PayloadType::Text,
+        PayloadType::Dictionary,
+        PayloadType::ArrowTable,
+        PayloadType::JsonTable,
+        PayloadType::Image,
+        PayloadType::Audio,
+        PayloadType::Video,
+        PayloadType::Binary,
+    ];
+
+    /// The wire name (`"arrowtable"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadType::Text => "text",
+            PayloadType::Dictionary => "dictionary",
+            PayloadType::ArrowTable => "arrowtable",
+            PayloadType::JsonTable => "jsontable",
+            PayloadType::Image => "image",
+            PayloadType::Audio => "audio",
+            PayloadType::Video => "video",
+            PayloadType::Binary => "binary",
+        }
+    }
+
+    /// Checks bytes a caller wants to send. Fails with `INVALID_PAYLOAD`.
+    pub fn validate_outgoing(self, bytes: &[u8]) -> Result<()> {
+        self.check(bytes, true)
+            .map_err(|why| Error::new(ErrorCode::InvalidPayload, why))
+    }
+
+    /// Checks bytes received for this type. Fails with `DESERIALIZATION_ERROR`.
+    pub fn validate_incoming(self, bytes: &[u8]) -> Result<()> {
+        self.check(bytes, false)
+            .map_err(|why| Error::new(ErrorCode::DeserializationError, why))
+    }
+
+    fn check(self, bytes: &[u8], sending: bool) -> std::result::Result<(), String> {
+        match self {
+            PayloadType::Text => std::str::from_utf8(bytes)
+                .map(|_| ())
+                .map_err(|e| format!("text payload is not valid UTF-8: {e}")),
+            PayloadType::Dictionary => serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map(|_| ())
+                .map_err(|e| format!("dictionary payload is not valid JSON: {e}")),
+            PayloadType::JsonTable => check_json_table(bytes),
+            PayloadType::ArrowTable => check_arrow(bytes, sending),
+            PayloadType::Image | PayloadType::Audio | PayloadType::Video | PayloadType::Binary => {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A jsontable is a JSON array whose elements are all objects.
+fn check_json_table(bytes: &[u8]) -> std::result::Result<(), String> {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    struct Rows;
+    impl<'de> Visitor<'de> for Rows {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON array of row objects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while seq
+                .next_element::<serde_json::Map<String, serde_json::Value>>()?
+                .is_some()
+            {}
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.deserialize_seq(Rows)
+        .and_then(|_| de.end())
+        .map_err(|e| format!("jsontable payload is not a JSON array of row objects: {e}"))?;
+    Ok(())
+}
+
+const ARROW_FILE_MAGIC: &[u8] = b"ARROW1";
+
+/// Sending: the bytes must be a complete, readable Arrow IPC stream. Receiving: the stream
+/// format or the file format (other implementations may write either); the schema must read.
+fn check_arrow(bytes: &[u8], sending: bool) -> std::result::Result<(), String> {
+    use arrow_ipc::reader::{FileReader, StreamReader};
+    let is_file = bytes.len() >= 8 && bytes.starts_with(ARROW_FILE_MAGIC);
+    if is_file {
+        if sending {
+            return Err(
+                "arrowtable payload is in the Arrow IPC file format; send the IPC stream format"
+                    .into(),
+            );
+        }
+        let reader = FileReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(|e| format!("arrowtable payload is not a readable Arrow IPC file: {e}"))?;
+        let _ = reader.schema();
+        return Ok(());
+    }
+    let reader = StreamReader::try_new(bytes, None)
+        .map_err(|e| format!("arrowtable payload is not a readable Arrow IPC stream: {e}"))?;
+    if sending {
+        for batch in reader {
+            batch.map_err(|e| format!("arrowtable payload has an unreadable record batch: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for PayloadType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PayloadType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<PayloadType> {
+        PayloadType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidPayloadType,
+                    format!(
+                        "unknown payload_type {s:?}; expected one of text, dictionary, arrowtable, \
+                         jsontable, image, audio, video, binary"
+                    ),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in PayloadType::ALL {
+            assert_eq!(t.as_str().parse::<PayloadType>().unwrap(), t);
+        }
+        let e = "Text".parse::<PayloadType>().unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidPayloadType);
+    }
+
+    #[test]
+    fn validation_per_type() {
+        assert!(PayloadType::Text
+            .validate_outgoing("héllo".as_bytes())
+            .is_ok());
+        let e = PayloadType::Text
+            .validate_outgoing(&[0xff, 0xfe])
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidPayload);
+        let e = PayloadType::Text.validate_incoming(&[0xff]).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::DeserializationError);
+        assert!(PayloadType::Dictionary
+            .validate_outgoing(br#"{"a":[1,2]}"#)
+            .is_ok());
+        assert!(PayloadType::Dictionary.validate_outgoing(b"{oops").is_err());
+        assert!(PayloadType::JsonTable
+            .validate_outgoing(br#"[{"a":1},{"a":2}]"#)
+            .is_ok());
+        assert!(PayloadType::JsonTable.validate_outgoing(b"[]").is_ok());
+        assert!(PayloadType::JsonTable
+            .validate_outgoing(br#"[1,2]"#)
+            .is_err());
+        assert!(PayloadType::JsonTable
+            .validate_outgoing(br#"{"a":1}"#)
+            .is_err());
+        assert!(PayloadType::JsonTable
+            .validate_outgoing(br#"[{"a":1}] x"#)
+            .is_err());
+        assert!(PayloadType::ArrowTable
+            .validate_outgoing(b"not arrow")
+            .is_err());
+        assert!(PayloadType::Binary.validate_outgoing(&[0, 1, 2]).is_ok());
+    }
+}

@@ -1,0 +1,170 @@
+//! Where link payloads live: the claim-check store behind a trait, so other stores can be added.
+//!
+//! [`PlikStore`] speaks the Plik HTTP protocol (our embedded file server, or a real Plik).
+//! Link URLs arriving in messages are checked against the allowed origins here before any
+//! connection is made.
+
+mod plik;
+
+pub use plik::PlikStore;
+
+use crate::config::AllowedOrigins;
+use crate::error::{Error, ErrorCode, Result};
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, for the object-safe store trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an upload produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uploaded {
+    /// The download URL that travels in the envelope.
+    pub url: String,
+    /// Store-specific token allowing [`PayloadStore::discard`] to remove the upload.
+    pub discard_token: Option<String>,
+}
+
+/// What the receiver knows about a link payload before fetching it.
+#[derive(Debug, Clone, Copy)]
+pub struct DownloadRequest<'a> {
+    /// The URL from the envelope (already checked against the allowed origins).
+    pub url: &'a str,
+    /// The declared size, when the envelope gives one; more bytes than this are refused.
+    pub expected_size: Option<u64>,
+    /// The declared sha256 (lowercase hex), verified before the bytes are returned.
+    pub sha256: Option<&'a str>,
+    /// Largest body accepted when no size is declared.
+    pub max_bytes: u64,
+    /// For log lines and errors.
+    pub correlation_id: &'a str,
+}
+
+/// A claim-check store: upload bytes, get a URL; download a URL, get the bytes.
+pub trait PayloadStore: Send + Sync + 'static {
+    /// Uploads one payload. Fails with `UPLOAD_FAILED`.
+    fn upload<'a>(
+        &'a self,
+        dataname: &'a str,
+        data: Bytes,
+        correlation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Uploaded>>;
+
+    /// Downloads one payload with the retry policy. Fails with `DOWNLOAD_FAILED`,
+    /// `INTEGRITY_ERROR` or `PAYLOAD_TOO_LARGE`.
+    fn download<'a>(&'a self, request: DownloadRequest<'a>) -> BoxFuture<'a, Result<Bytes>>;
+
+    /// Best-effort removal of an upload that will not be announced (a send that failed
+    /// after some uploads succeeded).
+    fn discard<'a>(&'a self, uploaded: &'a Uploaded) -> BoxFuture<'a, ()>;
+}
+
+/// Parses a file server base URL: http or https, no query or fragment; the trailing `/` is
+/// removed (Plik redirects `//upload`, which turns a POST into a GET).
+pub fn parse_base_url(base: &str) -> Result<url::Url> {
+    let bad = |why: String| Error::invalid_argument(format!("file server URL {base:?} {why}"));
+    let url = url::Url::parse(base.trim()).map_err(|e| bad(format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must start with http:// or https://".into()));
+    }
+    if url.host_str().is_none() {
+        return Err(bad("has no host".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment".into()));
+    }
+    Ok(url)
+}
+
+/// The base URL as text without its trailing `/`.
+pub(crate) fn base_string(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+fn origin_of(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Checks a link URL from an envelope before any connection is made: http(s), no embedded
+/// credentials, and an allowed origin. Fails with `LINK_URL_REJECTED`.
+pub fn check_link_url(
+    link: &str,
+    allowed: &AllowedOrigins,
+    fileserver: Option<&url::Url>,
+) -> Result<url::Url> {
+    let reject = |why: String| {
+        Error::new(
+            ErrorCode::LinkUrlRejected,
+            format!("link URL {link:?} refused: {why}"),
+        )
+        .with_detail("url", link)
+    };
+    let url = url::Url::parse(link).map_err(|e| reject(format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(reject(format!(
+            "scheme {:?} is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none() {
+        return Err(reject("no host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(reject("credentials embedded in the URL".into()));
+    }
+    let origin = origin_of(&url);
+    let own = fileserver.map(origin_of);
+    let ok = match allowed {
+        AllowedOrigins::Any => true,
+        AllowedOrigins::FileServerOnly => own.as_deref() == Some(origin.as_str()),
+        AllowedOrigins::These(list) => {
+            own.as_deref() == Some(origin.as_str())
+                || list.iter().any(|o| {
+                    url::Url::parse(o)
+                        .map(|u| origin_of(&u) == origin)
+                        .unwrap_or(false)
+                })
+        }
+    };
+    if ok {
+        Ok(url)
+    } else {
+        Err(reject(format!(
+            "origin {origin} is not allowed (allowed: {}); allow it with link.allowed_origins",
+            match (allowed, own) {
+                (AllowedOrigins::These(l), Some(o)) => format!("{o}, {}", l.join(", ")),
+                (AllowedOrigins::These(l), None) => l.join(", "),
+                (_, Some(o)) => o,
+                (_, None) => "none: no file server configured".into(),
+            }
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let fs = parse_base_url("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(base_string(&fs), "http://127.0.0.1:8080");
+        let ok = |u: &str, a: &AllowedOrigins| check_link_url(u, a, Some(&fs)).is_ok();
+        let own = AllowedOrigins::FileServerOnly;
+        assert!(ok("http://127.0.0.1:8080/file/a/b/c", &own));
+        assert!(!ok("http://127.0.0.1:8081/file/a/b/c", &own));
+        assert!(!ok("https://127.0.0.1:8080/file/a/b/c", &own));
+        assert!(!ok("http://evil.example/file/a/b/c", &own));
+        assert!(!ok("file:///etc/passwd", &AllowedOrigins::Any));
+        assert!(!ok("http://u:p@127.0.0.1:8080/x", &own));
+        let these = AllowedOrigins::These(vec!["https://files.example.com".into()]);
+        assert!(ok("https://files.example.com:443/x", &these));
+        assert!(ok("http://127.0.0.1:8080/x", &these));
+        assert!(ok("http://anything:1/x", &AllowedOrigins::Any));
+        let e = check_link_url("http://x/y", &own, None).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::LinkUrlRejected);
+        assert!(parse_base_url("ftp://x").is_err());
+        assert!(parse_base_url("http://x/?q=1").is_err());
+    }
+}

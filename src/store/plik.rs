@@ -1,0 +1,398 @@
+//! A Plik protocol client (see `plik.md`): create an upload, add the file, build the URL;
+//! download with exponential backoff, no redirects, a `plik_client` User-Agent, a size cap and
+//! sha256 verification.
+
+use super::{base_string, BoxFuture, DownloadRequest, PayloadStore, Uploaded};
+use crate::config::{LinkOptions, RetryPolicy};
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::{trace, Level};
+use bytes::{Bytes, BytesMut};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// Characters kept as they are in a URL path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The User-Agent: Plik answers clients whose agent starts with `plik_client` with plain
+/// status codes instead of redirecting them to its web page.
+pub(crate) const USER_AGENT: &str = concat!("plik_client/natsbridge-", env!("CARGO_PKG_VERSION"));
+
+/// A [`PayloadStore`] speaking the Plik HTTP API.
+#[derive(Debug, Clone)]
+pub struct PlikStore {
+    base: Option<String>,
+    http: reqwest::Client,
+    oneshot: bool,
+    ttl_secs: u64,
+    retry: RetryPolicy,
+}
+
+#[derive(Deserialize)]
+struct CreatedUpload {
+    id: String,
+    #[serde(rename = "uploadToken", default)]
+    upload_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AddedFile {
+    id: String,
+}
+
+/// A file name Plik can route: no `/` or `\`, not `.` or `..`, not empty. The dataname travels
+/// in the envelope, so the file name is only cosmetic.
+fn routable_name(dataname: &str) -> String {
+    let name: String = dataname
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    match name.as_str() {
+        "" | "." | ".." => "payload".into(),
+        _ => name,
+    }
+}
+
+fn upload_failed(message: String) -> Error {
+    Error::new(ErrorCode::UploadFailed, message)
+}
+
+/// The first line of a plain-text error body, shortened, for messages.
+async fn error_text(resp: reqwest::Response) -> String {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    let line = body.lines().next().unwrap_or("").trim();
+    let line: String = line.chars().take(200).collect();
+    if line.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {line}")
+    }
+}
+
+impl PlikStore {
+    /// A client for the Plik server at `base_url`; without one it can only download.
+    pub fn new(
+        base_url: Option<&str>,
+        link: &LinkOptions,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<PlikStore> {
+        let base = base_url
+            .map(|b| super::parse_base_url(b).map(|u| base_string(&u)))
+            .transpose()?;
+        Ok(PlikStore {
+            base,
+            http: http_client(connect_timeout, idle_timeout)?,
+            oneshot: link.oneshot,
+            ttl_secs: link.ttl.as_secs().max(1),
+            retry: link.retry.clone(),
+        })
+    }
+
+    /// The base URL, without trailing `/`.
+    pub fn base_url(&self) -> Option<&str> {
+        self.base.as_deref()
+    }
+
+    async fn do_upload(&self, dataname: &str, data: Bytes, cid: &str) -> Result<Uploaded> {
+        let base = self
+            .base
+            .as_deref()
+            .ok_or_else(|| upload_failed("no file server is configured".into()))?;
+        let create = serde_json::json!({"OneShot": self.oneshot, "TTL": self.ttl_secs});
+        let resp = self
+            .http
+            .post(format!("{base}/upload"))
+            .header("Content-Type", "application/json")
+            .body(create.to_string())
+            .send()
+            .await
+            .map_err(|e| upload_failed(format!("cannot reach file server {base}: {e}")))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(upload_failed(format!(
+                "file server refused to create an upload: {}",
+                error_text(resp).await
+            )));
+        }
+        let created: CreatedUpload = serde_json::from_slice(
+            &resp
+                .bytes()
+                .await
+                .map_err(|e| upload_failed(format!("reading create-upload reply: {e}")))?,
+        )
+        .map_err(|e| upload_failed(format!("create-upload reply is not Plik JSON: {e}")))?;
+        let token = created.upload_token.unwrap_or_default();
+        if !valid_id(&created.id) {
+            return Err(upload_failed(format!(
+                "file server returned an invalid upload id {:?}",
+                created.id
+            )));
+        }
+
+        let name = routable_name(dataname);
+        let len = data.len() as u64;
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(data), len)
+            .file_name(name.clone())
+            .mime_str("application/octet-stream")
+            .map_err(|e| Error::internal(format!("multipart part: {e}")))?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let resp = self
+            .http
+            .post(format!("{base}/file/{}", created.id))
+            .header("X-UploadToken", &token)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| upload_failed(format!("uploading {dataname:?} to {base}: {e}")))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(upload_failed(format!(
+                "file server refused the file {dataname:?}: {}",
+                error_text(resp).await
+            )));
+        }
+        let added: AddedFile = serde_json::from_slice(
+            &resp
+                .bytes()
+                .await
+                .map_err(|e| upload_failed(format!("reading add-file reply: {e}")))?,
+        )
+        .map_err(|e| upload_failed(format!("add-file reply is not Plik JSON: {e}")))?;
+        if !valid_id(&added.id) {
+            return Err(upload_failed(format!(
+                "file server returned an invalid file id {:?}",
+                added.id
+            )));
+        }
+        let url = format!(
+            "{}/file/{}/{}/{}",
+            base,
+            created.id,
+            added.id,
+            utf8_percent_encode(&name, SEGMENT)
+        );
+        trace!(
+            Level::Info,
+            cid,
+            "Uploaded '{dataname}' ({len} bytes) to {url}"
+        );
+        Ok(Uploaded {
+            url,
+            discard_token: Some(format!("{}\n{}", created.id, token)),
+        })
+    }
+
+    async fn do_download(&self, req: DownloadRequest<'_>) -> Result<Bytes> {
+        let mut last = String::new();
+        let attempts = self.retry.max_attempts.max(1);
+        for attempt in 1..=attempts {
+            match self.attempt(&req).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::Permanent(e)) => return Err(e),
+                Err(Failure::Transient(why)) => {
+                    last = why;
+                    if attempt < attempts {
+                        let delay = self.retry.delay_after(attempt);
+                        trace!(
+                            Level::Debug,
+                            req.correlation_id,
+                            "Download attempt {attempt}/{attempts} of {} failed ({last}); retrying in {} ms",
+                            req.url,
+                            delay.as_millis()
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorCode::DownloadFailed,
+            format!("Failed to fetch data after {attempts} attempts: {last}"),
+        )
+        .with_detail("url", req.url)
+        .with_detail("attempts", attempts))
+    }
+
+    async fn attempt(&self, req: &DownloadRequest<'_>) -> std::result::Result<Bytes, Failure> {
+        let resp = self
+            .http
+            .get(req.url)
+            .send()
+            .await
+            .map_err(|e| Failure::Transient(format!("{e}")))?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::OK {
+            let permanent = status.is_redirection()
+                || (status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429);
+            let text = error_text(resp).await;
+            return Err(if permanent {
+                Failure::Permanent(
+                    Error::new(
+                        ErrorCode::DownloadFailed,
+                        format!("file server answered {text} for {}", req.url),
+                    )
+                    .with_detail("url", req.url)
+                    .with_detail("status", status.as_u16()),
+                )
+            } else {
+                Failure::Transient(text)
+            });
+        }
+        let cap = req.expected_size.unwrap_or(req.max_bytes);
+        if let Some(len) = resp.content_length() {
+            if len > cap {
+                return Err(Failure::Permanent(integrity(
+                    req,
+                    format!("file server announces {len} bytes, more than the {cap} expected"),
+                )));
+            }
+        }
+        let mut buf =
+            BytesMut::with_capacity(cap.min(resp.content_length().unwrap_or(cap)) as usize);
+        let mut hasher = req.sha256.map(|_| Sha256::new());
+        let mut resp = resp;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if buf.len() as u64 + chunk.len() as u64 > cap {
+                        return Err(Failure::Permanent(integrity(
+                            req,
+                            format!("file server sent more than the {cap} bytes expected"),
+                        )));
+                    }
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&chunk);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Failure::Transient(format!("download interrupted: {e}"))),
+            }
+        }
+        if let Some(expected) = req.expected_size {
+            if buf.len() as u64 != expected {
+                return Err(Failure::Permanent(integrity(
+                    req,
+                    format!(
+                        "received {} bytes, the envelope declares {expected}",
+                        buf.len()
+                    ),
+                )));
+            }
+        }
+        if let (Some(h), Some(want)) = (hasher, req.sha256) {
+            let got = hex::encode(h.finalize());
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(Failure::Permanent(integrity(
+                    req,
+                    format!(
+                        "sha256 mismatch: envelope declares {want}, received bytes hash to {got}"
+                    ),
+                )));
+            }
+        }
+        Ok(buf.freeze())
+    }
+}
+
+enum Failure {
+    Transient(String),
+    Permanent(Error),
+}
+
+fn integrity(req: &DownloadRequest<'_>, why: String) -> Error {
+    Error::new(ErrorCode::IntegrityError, format!("{}: {why}", req.url)).with_detail("url", req.url)
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The HTTP client used for the file server: no redirects, Plik client agent, timeouts.
+pub(crate) fn http_client(
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .connect_timeout(connect_timeout)
+        .read_timeout(idle_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
+}
+
+impl PayloadStore for PlikStore {
+    fn upload<'a>(
+        &'a self,
+        dataname: &'a str,
+        data: Bytes,
+        correlation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Uploaded>> {
+        Box::pin(async move {
+            self.do_upload(dataname, data, correlation_id)
+                .await
+                .map_err(|e| {
+                    e.with_correlation_id(correlation_id)
+                        .with_detail("dataname", dataname)
+                })
+        })
+    }
+
+    fn download<'a>(&'a self, request: DownloadRequest<'a>) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            self.do_download(request)
+                .await
+                .map_err(|e| e.with_correlation_id(request.correlation_id))
+        })
+    }
+
+    fn discard<'a>(&'a self, uploaded: &'a Uploaded) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(base) = self.base.as_deref() else {
+                return;
+            };
+            let Some((id, token)) = uploaded
+                .discard_token
+                .as_deref()
+                .and_then(|t| t.split_once('\n'))
+            else {
+                return;
+            };
+            let _ = self
+                .http
+                .delete(format!("{base}/upload/{id}"))
+                .header("X-UploadToken", token)
+                .send()
+                .await;
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_routable() {
+        assert_eq!(routable_name("a/b"), "a_b");
+        assert_eq!(routable_name(".."), "payload");
+        assert_eq!(routable_name("img 1.png"), "img 1.png");
+        assert_eq!(
+            utf8_percent_encode("img 1#?%é.png", SEGMENT).to_string(),
+            "img%201%23%3F%25%C3%A9.png"
+        );
+    }
+}

@@ -1,0 +1,792 @@
+//! End-to-end tests of the Rust core against a real nats-server and the embedded file server.
+
+mod common;
+
+use common::*;
+use natsbridge::{
+    Client, Config, Envelope, ErrorCode, OutgoingPayload, PayloadType, SendOptions, Transport,
+};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn next(sub: &natsbridge::Subscription) -> natsbridge::Result<Envelope> {
+    tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("no envelope within 10 s")
+        .expect("subscription ended")
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_through_both_transports_byte_exact() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let client = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sub = client.subscribe("types.>", None).await.unwrap();
+    for t in PayloadType::ALL {
+        for transport in [Transport::Direct, Transport::Link] {
+            let data = sample_payload(t, 3000);
+            let threshold = match transport {
+                Transport::Direct => data.len() + 1,
+                Transport::Link => data.len(),
+            };
+            let subject = format!("types.{t}.{transport}");
+            let sent = client
+                .smartsend(
+                    &subject,
+                    vec![OutgoingPayload::new("p", t, data.clone())],
+                    SendOptions {
+                        size_threshold: Some(threshold),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(sent.envelope.payloads[0].transport, transport, "{t}");
+            let env = next(&sub).await.unwrap();
+            assert_eq!(env.msg_id, sent.envelope.msg_id);
+            assert_eq!(env.send_to, subject);
+            let p = &env.payloads[0];
+            assert_eq!((p.payload_type, p.transport), (t, transport));
+            assert_eq!(p.bytes().unwrap(), &data[..], "{t} via {transport}");
+            assert_eq!(p.size, data.len() as u64);
+            if transport == Transport::Link {
+                assert_eq!(p.encoding, "none");
+                assert_eq!(p.sha256().unwrap().len(), 64);
+                assert!(p.url.as_deref().unwrap().starts_with(&files.url()));
+            } else {
+                assert_eq!(p.encoding, "base64");
+            }
+        }
+    }
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_boundary() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    let client = Client::connect(cfg).await.unwrap();
+    let below = OutgoingPayload::binary("below", bytes_of(999, 1));
+    let at = OutgoingPayload::binary("at", bytes_of(1000, 2));
+    let sent = client
+        .smartsend("edge", vec![below, at], SendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Direct);
+    assert_eq!(sent.envelope.payloads[1].transport, Transport::Link);
+    // The default threshold is 500,000 bytes.
+    let client2 = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sent = client2
+        .smartsend(
+            "edge",
+            vec![
+                OutgoingPayload::binary("a", bytes_of(499_999, 3)),
+                OutgoingPayload::binary("b", bytes_of(500_000, 4)),
+            ],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let t: Vec<_> = sent.envelope.payloads.iter().map(|p| p.transport).collect();
+    assert_eq!(t, [Transport::Direct, Transport::Link]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_payloads_in_one_envelope_keep_order_and_fields() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 10_000;
+    cfg.sender_name = "sender-app".into();
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client
+        .subscribe("/chat/user/v1/message", None)
+        .await
+        .unwrap();
+    let image = bytes_of(50_000, 9);
+    let table = arrow_stream(10);
+    let payloads = vec![
+        OutgoingPayload::text("msg", "Hello World"),
+        OutgoingPayload::new("img", PayloadType::Image, image.clone()),
+        OutgoingPayload::dictionary("cfg", &serde_json::json!({"key": "value"})),
+        OutgoingPayload::new("tbl", PayloadType::ArrowTable, table.clone()),
+        OutgoingPayload::new("audio", PayloadType::Audio, bytes_of(20_000, 5)),
+    ];
+    let mut meta = serde_json::Map::new();
+    meta.insert("k".into(), serde_json::json!([1, 2]));
+    let opts = SendOptions {
+        correlation_id: Some("corr-1".into()),
+        msg_purpose: Some("command".into()),
+        receiver_name: Some("receiver-app".into()),
+        receiver_id: Some("rid".into()),
+        reply_to: Some("reply.subject".into()),
+        reply_to_msg_id: Some("prev".into()),
+        metadata: Some(meta.clone()),
+        ..Default::default()
+    };
+    let sent = client
+        .smartsend("/chat/user/v1/message", payloads, opts)
+        .await
+        .unwrap();
+    let env = next(&sub).await.unwrap();
+    let names: Vec<_> = env.payloads.iter().map(|p| p.dataname.as_str()).collect();
+    assert_eq!(names, ["msg", "img", "cfg", "tbl", "audio"]);
+    let transports: Vec<_> = env.payloads.iter().map(|p| p.transport).collect();
+    assert_eq!(
+        transports,
+        [
+            Transport::Direct,
+            Transport::Link,
+            Transport::Direct,
+            Transport::Direct,
+            Transport::Link
+        ]
+    );
+    assert_eq!(env.payloads[0].bytes().unwrap(), b"Hello World");
+    assert_eq!(env.payloads[1].bytes().unwrap(), &image[..]);
+    assert_eq!(env.payloads[2].bytes().unwrap(), br#"{"key":"value"}"#);
+    assert_eq!(env.payloads[3].bytes().unwrap(), &table[..]);
+    assert_eq!(env.correlation_id, "corr-1");
+    assert_eq!(env.msg_purpose, "command");
+    assert_eq!(env.sender_name, "sender-app");
+    assert_eq!(env.sender_id, client.sender_id());
+    assert_eq!(env.receiver_name, "receiver-app");
+    assert_eq!(env.receiver_id, "rid");
+    assert_eq!(env.reply_to, "reply.subject");
+    assert_eq!(env.reply_to_msg_id, "prev");
+    assert_eq!(env.broker_url, nats.url());
+    assert_eq!(env.metadata, meta);
+    assert_eq!(env.timestamp, sent.envelope.timestamp);
+    assert_eq!(env.timestamp.len(), "2026-03-13T07:02:50.443Z".len());
+    assert!(env.timestamp.ends_with('Z'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_keys_match_the_walkthrough_example() {
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/walkthrough_example.json")).unwrap();
+    // The example decodes as the walkthrough says.
+    let env = Envelope::from_json(vector.to_string().as_bytes()).unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), b"Hello World");
+    assert_eq!(env.reply_to, "reply.subject");
+
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let client = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sent = client
+        .smartsend(
+            "/chat/user/v1/message",
+            vec![
+                OutgoingPayload::text("msg", "Hello World"),
+                OutgoingPayload::binary("big", bytes_of(600_000, 1)),
+            ],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let ours: serde_json::Value = serde_json::from_slice(&sent.json).unwrap();
+    assert_eq!(keys(&ours), keys(&vector));
+    for p in ours["payloads"].as_array().unwrap() {
+        assert_eq!(keys(p), keys(&vector["payloads"][0]));
+        assert_eq!(p["metadata"]["payload_bytes"], p["size"]);
+    }
+    // Text key order follows the wire format table.
+    let text = sent.json_str();
+    let pos: Vec<usize> = keys_in_order()
+        .iter()
+        .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text:.300}");
+    let direct = &ours["payloads"][0];
+    assert_eq!(direct["data"], "SGVsbG8gV29ybGQ=");
+    assert_eq!(direct["size"], 11);
+    let link = &ours["payloads"][1];
+    assert_eq!(link["transport"], "link");
+    assert_eq!(link["metadata"]["sha256"].as_str().unwrap().len(), 64);
+}
+
+fn keys_in_order() -> [&'static str; 14] {
+    [
+        "correlation_id",
+        "msg_id",
+        "timestamp",
+        "send_to",
+        "msg_purpose",
+        "sender_name",
+        "sender_id",
+        "receiver_name",
+        "receiver_id",
+        "reply_to",
+        "reply_to_msg_id",
+        "broker_url",
+        "metadata",
+        "payloads",
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receives_envelopes_with_optional_keys_missing_and_reports_malformed_ones() {
+    let nats = NatsServer::start();
+    let client = Client::connect(config(&nats, None)).await.unwrap();
+    let sub = client.subscribe("raw", None).await.unwrap();
+    let raw = client.nats();
+    raw.publish(
+        "raw",
+        r#"{"payloads":[{"dataname":"m","payload_type":"text","transport":"direct","data":"aGk="}]}"#.into(),
+    )
+    .await
+    .unwrap();
+    let env = next(&sub).await.unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), b"hi");
+    assert_eq!(env.correlation_id, "");
+    assert!(env.metadata.is_empty());
+
+    let cases = [
+        ("not json", ErrorCode::InvalidEnvelope),
+        (
+            r#"{"correlation_id":["x"],"payloads":[]}"#,
+            ErrorCode::InvalidEnvelope,
+        ),
+        (
+            r#"{"correlation_id":"c9","payloads":[{"dataname":"m","payload_type":"text","transport":"direct","data":"!!"}]}"#,
+            ErrorCode::DeserializationError,
+        ),
+        (
+            r#"{"payloads":[{"dataname":"m","payload_type":"text","transport":"pigeon","data":"aGk="}]}"#,
+            ErrorCode::InvalidTransport,
+        ),
+        (
+            r#"{"payloads":[{"dataname":"m","payload_type":"spreadsheet","transport":"direct","data":"aGk="}]}"#,
+            ErrorCode::InvalidPayloadType,
+        ),
+        (
+            r#"{"payloads":[{"dataname":"m","payload_type":"text","transport":"direct","data":"//4="}]}"#,
+            ErrorCode::DeserializationError,
+        ),
+    ];
+    for (body, _) in &cases {
+        raw.publish("raw", body.to_string().into()).await.unwrap();
+    }
+    for (body, code) in cases {
+        let e = next(&sub).await.unwrap_err();
+        assert_eq!(e.code(), code, "{body}: {e}");
+        if body.contains("c9") {
+            assert_eq!(e.correlation_id(), Some("c9"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_succeeds_when_the_file_server_comes_up_after_the_message() {
+    let nats = NatsServer::start();
+    let mut files = Files::start().await;
+    let client = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let data = bytes_of(700_000, 3);
+    let sent = client
+        .smartsend(
+            "late",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    files.stop().await;
+    let _log = LOG_LOCK.lock().await;
+    // The receiver tries while the server is down; we bring it back after a refused attempt.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    natsbridge::log::set_sink(Some(Box::new(move |_, line| {
+        let _ = tx.send(line.to_owned());
+    })));
+    natsbridge::log::set_level(natsbridge::log::Level::Debug);
+    let cid = sent.envelope.correlation_id.clone();
+    let json = sent.json.clone();
+    let c2 = client.clone();
+    let receive = tokio::spawn(async move { c2.smartreceive(&json).await });
+    loop {
+        let line = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if line.contains(&cid) && line.contains("Download attempt 1/5") {
+            break;
+        }
+    }
+    files.restart().await;
+    let env = receive.await.unwrap().unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+    natsbridge::log::set_sink(None);
+    natsbridge::log::set_level(natsbridge::log::Level::Off);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oneshot_file_fetched_twice_fails_fast_without_retries() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.link.oneshot = true;
+    let client = Client::connect(cfg).await.unwrap();
+    let data = bytes_of(600_000, 4);
+    let sent = client
+        .smartsend(
+            "once",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let _log = LOG_LOCK.lock().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    natsbridge::log::set_sink(Some(Box::new(move |_, line| {
+        let _ = tx.send(line.to_owned());
+    })));
+    natsbridge::log::set_level(natsbridge::log::Level::Debug);
+    let env = client.smartreceive(&sent.json).await.unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+    let started = std::time::Instant::now();
+    let e = client.smartreceive(&sent.json).await.unwrap_err();
+    let elapsed = started.elapsed();
+    natsbridge::log::set_sink(None);
+    natsbridge::log::set_level(natsbridge::log::Level::Off);
+    assert_eq!(e.code(), ErrorCode::DownloadFailed, "{e}");
+    assert!(e.message().contains("404"), "{e}");
+    assert_eq!(e.details()["status"], 404);
+    let mut retries = 0;
+    while let Ok(line) = rx.try_recv() {
+        if line.contains("retrying") && line.contains(&sent.envelope.correlation_id) {
+            retries += 1;
+        }
+    }
+    assert_eq!(retries, 0, "a permanent 404 must not be retried");
+    // One request, no backoff: far below the first retry delay sum (100+200+400+800 ms).
+    assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_to_a_foreign_origin_is_refused_without_connecting() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let client = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/file/aaaa/bbbb/x", trap.local_addr().unwrap());
+    let body = format!(
+        r#"{{"correlation_id":"c1","payloads":[{{"dataname":"x","payload_type":"binary","transport":"link","encoding":"none","size":5,"data":"{url}","metadata":{{}}}}]}}"#
+    );
+    let e = client.smartreceive(body.as_bytes()).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::LinkUrlRejected);
+    assert_eq!(e.correlation_id(), Some("c1"));
+    assert!(e.message().contains("not allowed"), "{e}");
+    match trap.accept() {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a connection was made to the foreign origin: {other:?}"),
+    }
+    // file:// and other schemes are refused too.
+    let body = body.replace(&url, "file:///etc/passwd");
+    let e = client.smartreceive(body.as_bytes()).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::LinkUrlRejected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sha256_mismatch_is_refused() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 100;
+    let client = Client::connect(cfg).await.unwrap();
+    let sent = client
+        .smartsend(
+            "sha",
+            vec![OutgoingPayload::binary("blob", bytes_of(5000, 1))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let good = sent.envelope.payloads[0].sha256().unwrap().to_owned();
+    let bad = format!(
+        "{}{}",
+        if good.starts_with('0') { "1" } else { "0" },
+        &good[1..]
+    );
+    let tampered = sent.json_str().replace(&good, &bad);
+    let e = client.smartreceive(tampered.as_bytes()).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IntegrityError, "{e}");
+    assert!(e.message().contains("sha256"), "{e}");
+    // A size that disagrees with the file is refused as well.
+    let resized = sent.json_str().replace("\"size\":5000", "\"size\":4000");
+    let e = client.smartreceive(resized.as_bytes()).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IntegrityError, "{e}");
+    // The untouched envelope still decodes.
+    client.smartreceive(&sent.json).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_failure_falls_back_to_direct_or_fails_without_publishing() {
+    let nats = NatsServer::start();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut cfg = config(&nats, None).with_fileserver_url(Some(dead));
+    cfg.size_threshold = 1000;
+    let client = Client::connect(cfg.clone()).await.unwrap();
+    let sub = client.subscribe("fb", None).await.unwrap();
+    let data = bytes_of(5000, 2);
+
+    // With fallback (the default): it goes direct.
+    let sent = client
+        .smartsend(
+            "fb",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Direct);
+    let env = next(&sub).await.unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+
+    // Without: UPLOAD_FAILED, and nothing is published.
+    let e = client
+        .smartsend(
+            "fb",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions {
+                fallback_to_direct: Some(false),
+                correlation_id: Some("no-fallback".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert_eq!(e.correlation_id(), Some("no-fallback"));
+    client
+        .smartsend(
+            "fb",
+            vec![OutgoingPayload::text("m", "sentinel")],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let env = next(&sub).await.unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), b"sentinel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_too_big_for_max_payload() {
+    let nats = NatsServer::with_config("max_payload: 8192");
+    let client = Client::connect(config(&nats, None)).await.unwrap();
+    assert_eq!(client.max_payload(), 8192);
+    let files = Files::start().await;
+    let client2 = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sub = client2.subscribe("big", None).await.unwrap();
+    // 7000 bytes is under the threshold but ~9.4 KB of base64: no file server, so it fails.
+    let e = client
+        .smartsend(
+            "big",
+            vec![OutgoingPayload::binary("blob", bytes_of(7000, 1))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::PayloadTooLarge, "{e}");
+    assert!(e.message().contains("8192"), "{e}");
+
+    // With a file server, the payload moves to link by itself.
+    let data = bytes_of(7000, 1);
+    let sent = client2
+        .smartsend(
+            "big",
+            vec![
+                OutgoingPayload::text("small", "stays direct"),
+                OutgoingPayload::binary("blob", data.clone()),
+            ],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Direct);
+    assert_eq!(sent.envelope.payloads[1].transport, Transport::Link);
+    assert!(sent.json.len() <= 8192);
+    // The first thing the subscriber sees is this envelope: the failed one was never published.
+    let env = next(&sub).await.unwrap();
+    assert_eq!(env.msg_id, sent.envelope.msg_id);
+    assert_eq!(env.payloads[1].bytes().unwrap(), &data[..]);
+    // Fallback to direct is refused when the envelope would not fit.
+    let mut cfg =
+        config(&nats, None).with_fileserver_url(Some(format!("http://127.0.0.1:{}", free_port())));
+    cfg.size_threshold = 1000;
+    let client3 = Client::connect(cfg).await.unwrap();
+    let e = client3
+        .smartsend(
+            "big",
+            vec![OutgoingPayload::binary("blob", bytes_of(7000, 1))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_payloads_and_arguments_are_refused_at_the_sender() {
+    let nats = NatsServer::start();
+    let client = Client::connect(config(&nats, None)).await.unwrap();
+    let send = |subject: &'static str, p: OutgoingPayload, opts: SendOptions| {
+        let c = client.clone();
+        async move { c.smartsend(subject, vec![p], opts).await.unwrap_err() }
+    };
+    let e = send(
+        "s",
+        OutgoingPayload::new("t", PayloadType::Text, vec![0xff, 0xfe]),
+        SendOptions::default(),
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::InvalidPayload);
+    assert_eq!(e.details()["dataname"], "t");
+    let e = send(
+        "s",
+        OutgoingPayload::new("d", PayloadType::Dictionary, "{nope"),
+        SendOptions::default(),
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::InvalidPayload);
+    let e = send(
+        "s",
+        OutgoingPayload::new("j", PayloadType::JsonTable, "[1,2]"),
+        SendOptions::default(),
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::InvalidPayload);
+    let e = send(
+        "s",
+        OutgoingPayload::new("a", PayloadType::ArrowTable, "not arrow"),
+        SendOptions::default(),
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::InvalidPayload);
+    let e = send("s", OutgoingPayload::text("", "x"), SendOptions::default()).await;
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    let e = send(
+        "a b",
+        OutgoingPayload::text("m", "x"),
+        SendOptions::default(),
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    let e = send(
+        "s",
+        OutgoingPayload::text("m", "x"),
+        SendOptions {
+            msg_purpose: Some("gossip".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    assert!(e.message().contains("gossip"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_and_queue_groups() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let server = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let requester = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let w1 = server.subscribe("svc.echo", Some("workers")).await.unwrap();
+    let w2 = server.subscribe("svc.echo", Some("workers")).await.unwrap();
+    let responder = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            // Answer whichever worker gets the request.
+            let req = tokio::select! {
+                r = w1.next() => r,
+                r = w2.next() => r,
+            }
+            .unwrap()
+            .unwrap();
+            let text = String::from_utf8(req.payloads[0].bytes().unwrap().to_vec()).unwrap();
+            server
+                .reply(
+                    &req,
+                    vec![OutgoingPayload::text("answer", text.to_uppercase())],
+                    SendOptions {
+                        msg_purpose: Some("ACK".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            (w1, w2)
+        })
+    };
+    let reply = requester
+        .request(
+            "svc.echo",
+            vec![OutgoingPayload::text("q", "ping")],
+            SendOptions {
+                correlation_id: Some("flow-7".into()),
+                ..Default::default()
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.payloads[0].bytes().unwrap(), b"PING");
+    assert_eq!(reply.msg_purpose, "ACK");
+    assert_eq!(reply.correlation_id, "flow-7");
+    assert!(!reply.reply_to_msg_id.is_empty());
+    assert_eq!(reply.receiver_id, requester.sender_id());
+    let (w1, w2) = responder.await.unwrap();
+    // The queue group delivered the request once.
+    assert!(w1.try_next().is_none() && w2.try_next().is_none());
+
+    let e = requester
+        .request(
+            "svc.nobody",
+            vec![OutgoingPayload::text("q", "x")],
+            SendOptions::default(),
+            WAIT,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NoResponders, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_is_reported_not_silent() {
+    let nats = NatsServer::start();
+    let mut cfg = config(&nats, None);
+    cfg.subscription_queue = 4;
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("flood", None).await.unwrap();
+    let total = 40u64;
+    for i in 0..total {
+        client
+            .smartsend(
+                "flood",
+                vec![OutgoingPayload::text("i", i.to_string())],
+                SendOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    // Wait until every message was either queued or dropped.
+    let deadline = std::time::Instant::now() + WAIT;
+    // (The queue holds one marker standing for the dropped messages.)
+    let accounted =
+        |s: &natsbridge::Subscription| s.dropped() + s.queued() as u64 - u64::from(s.dropped() > 0);
+    while accounted(&sub) < total {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "messages went missing"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dropped = sub.dropped();
+    assert!(dropped > 0);
+    let mut got = 0u64;
+    let mut reported = 0u64;
+    while let Some(item) = sub.try_next() {
+        match item {
+            Ok(_) => got += 1,
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::SlowConsumer);
+                reported += e.details()["dropped"].as_u64().unwrap();
+            }
+        }
+    }
+    assert_eq!(reported, dropped);
+    assert_eq!(got + dropped, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_flushes_everything_queued() {
+    let nats = NatsServer::start();
+    let receiver = Client::connect(config(&nats, None)).await.unwrap();
+    let sub = receiver.subscribe("bulk", None).await.unwrap();
+    let sender = Client::connect(config(&nats, None)).await.unwrap();
+    for i in 0..500 {
+        sender
+            .smartsend(
+                "bulk",
+                vec![OutgoingPayload::text("i", i.to_string())],
+                SendOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    sender.close().await.unwrap();
+    for i in 0..500 {
+        let env = next(&sub).await.unwrap();
+        assert_eq!(env.payloads[0].bytes().unwrap(), i.to_string().as_bytes());
+    }
+    let e = sender
+        .smartsend(
+            "bulk",
+            vec![OutgoingPayload::text("i", "late")],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Closed);
+    sender.close().await.unwrap();
+    sub.close().await;
+    assert!(sub.next().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_failures_and_credentials() {
+    let e = Client::connect(
+        Config::default().with_nats_url(format!("nats://127.0.0.1:{}", free_port())),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), ErrorCode::NatsConnectionFailed, "{e}");
+
+    let nats = NatsServer::with_config("authorization { token: \"s3cret\" }");
+    let e = Client::connect(config(&nats, None)).await.err().unwrap();
+    assert_eq!(e.code(), ErrorCode::NatsConnectionFailed, "{e}");
+    let mut cfg = config(&nats, None);
+    cfg.credentials = natsbridge::Credentials::Token("s3cret".into());
+    let client = Client::connect(cfg).await.unwrap();
+    client.flush().await.unwrap();
+
+    let nats = NatsServer::with_config("authorization { user: alice, password: wonder }");
+    let mut cfg = config(&nats, None);
+    cfg.credentials = natsbridge::Credentials::UserPassword {
+        user: "alice".into(),
+        password: "wonder".into(),
+    };
+    Client::connect(cfg).await.unwrap().flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_send_without_a_client() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let listener = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sub = listener.subscribe("once.sent", None).await.unwrap();
+    let sent = natsbridge::smartsend_once(
+        config(&nats, Some(&files)),
+        "once.sent",
+        vec![OutgoingPayload::text("msg", "Hello")],
+        SendOptions::default(),
+    )
+    .await
+    .unwrap();
+    let env = next(&sub).await.unwrap();
+    assert_eq!(env.msg_id, sent.envelope.msg_id);
+    // And the standalone smartreceive decodes without a NATS connection.
+    let env = natsbridge::smartreceive(&sent.json, &config(&nats, Some(&files)))
+        .await
+        .unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), b"Hello");
+}
