@@ -100,7 +100,8 @@ pub struct Payload {
     pub transport: Transport,
     /// `base64` for direct, `none` for link, as written on the wire.
     pub encoding: String,
-    /// Number of serialized bytes (before base64).
+    /// Number of serialized bytes (before base64). For a received link payload whose
+    /// envelope did not declare it, 0 until the bytes are fetched.
     pub size: u64,
     /// Link transport: the download URL.
     pub url: Option<String>,
@@ -554,7 +555,10 @@ fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
             payload_type,
             transport,
             encoding: encoding.unwrap_or_else(|| "none".into()),
-            size: size.unwrap_or(0),
+            // Missing: unknown until fetched (0 never describes a link payload we write).
+            size: size
+                .or_else(|| metadata.get("payload_bytes").and_then(Value::as_u64))
+                .unwrap_or(0),
             url: Some(text.into_owned()),
             data: None,
             metadata,

@@ -423,8 +423,13 @@ async fn sha256_mismatch_is_refused() {
     let resized = sent.json_str().replace("\"size\":5000", "\"size\":4000");
     let e = client.smartreceive(resized.as_bytes()).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::IntegrityError, "{e}");
-    // The untouched envelope still decodes.
+    // The untouched envelope still decodes, and so does one from a peer that omits `size`.
     client.smartreceive(&sent.json).await.unwrap();
+    let sizeless = sent.json_str().replace("\"size\":5000,", "");
+    assert_ne!(sizeless, sent.json_str());
+    let env = client.smartreceive(sizeless.as_bytes()).await.unwrap();
+    assert_eq!(env.payloads[0].size, 5000);
+    assert_eq!(env.payloads[0].bytes().unwrap(), &bytes_of(5000, 1)[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -199,8 +199,7 @@ fn parse_listen(value: &OsString) -> Result<SocketAddr, String> {
 }
 
 fn parse_number(flag: &str, value: &OsString) -> Result<u64, String> {
-    value
-        .to_str()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("invalid value {value:?} for '{flag}': expected a non-negative integer"))
+    value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+        format!("invalid value {value:?} for '{flag}': expected a non-negative integer")
+    })
 }

@@ -108,6 +108,7 @@ impl Receiver {
             .try_collect()
             .await?;
         for (i, bytes) in fetched {
+            env.payloads[i].size = bytes.len() as u64;
             env.payloads[i].data = Some(bytes);
         }
         for p in &env.payloads {
@@ -152,7 +153,7 @@ impl Receiver {
         );
         let req = DownloadRequest {
             url: &url,
-            expected_size: Some(size),
+            expected_size: (size > 0).then_some(size),
             sha256: sha256.as_deref(),
             max_bytes: self.link.max_download_bytes,
             correlation_id: cid,

@@ -132,8 +132,9 @@ async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
     reply: Reply,
 ) -> Result<Response, ApiError> {
-    let mut multipart = multipart
-        .map_err(|e| ApiError::bad_request(format!("invalid multipart form : {}", e.body_text())))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(format!("invalid multipart form : {}", e.body_text()))
+    })?;
     // Skip parts up to the one named `file`; later parts are never read.
     let mut field = loop {
         match multipart.next_field().await {
@@ -328,7 +329,10 @@ impl ReceiveGuard {
             Some(ApiError::upload_not_found(upload_id))
         } else if status != Some(FileStatus::Uploading) {
             // Deleted while it was being received.
-            Some(ApiError::not_found(format!("file {} not found", self.file_id)))
+            Some(ApiError::not_found(format!(
+                "file {} not found",
+                self.file_id
+            )))
         } else {
             None
         };
@@ -533,7 +537,10 @@ pub(crate) async fn get_file(
             .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size.max(0)));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let attachment = query.as_deref().is_some_and(wants_attachment);
     h.insert(
         header::CONTENT_DISPOSITION,
@@ -655,11 +662,21 @@ mod tests {
     #[test]
     fn parses_disposition_file_names() {
         let f = |v: &str| disposition_file_name(v.as_bytes());
-        assert_eq!(f(r#"form-data; name="file"; filename="a b.txt""#).as_deref(), Some("a b.txt"));
-        assert_eq!(f(r#"form-data; name="file"; filename="q\"uo\\te""#).as_deref(), Some("q\"uo\\te"));
-        assert_eq!(f("form-data; name=file; filename=plain.bin").as_deref(), Some("plain.bin"));
         assert_eq!(
-            f("form-data; name=\"file\"; filename=\"x\"; filename*=UTF-8''%C3%A9t%C3%A9.txt").as_deref(),
+            f(r#"form-data; name="file"; filename="a b.txt""#).as_deref(),
+            Some("a b.txt")
+        );
+        assert_eq!(
+            f(r#"form-data; name="file"; filename="q\"uo\\te""#).as_deref(),
+            Some("q\"uo\\te")
+        );
+        assert_eq!(
+            f("form-data; name=file; filename=plain.bin").as_deref(),
+            Some("plain.bin")
+        );
+        assert_eq!(
+            f("form-data; name=\"file\"; filename=\"x\"; filename*=UTF-8''%C3%A9t%C3%A9.txt")
+                .as_deref(),
             Some("été.txt")
         );
         assert_eq!(f(r#"form-data; name="file""#), None);
@@ -679,6 +696,9 @@ mod tests {
     fn disposition_header_is_always_valid() {
         let v = content_disposition("a\"b\\c\r\nd é", false);
         assert_eq!(v.as_bytes(), "filename=\"a\\\"b\\\\c__d é\"".as_bytes());
-        assert!(content_disposition("x", true).to_str().unwrap().starts_with("attachment; "));
+        assert!(content_disposition("x", true)
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; "));
     }
 }

@@ -216,7 +216,14 @@ mod tests {
         let id = random_alphanumeric(ID_LEN);
         assert!(is_valid_id(&id));
         assert_eq!(random_alphanumeric(TOKEN_LEN).len(), TOKEN_LEN);
-        for bad in ["", "..", "../../etc/passwd", "abcdefghijklmno", "abcdefghijklmno/", "abcdefghijklmnop1"] {
+        for bad in [
+            "",
+            "..",
+            "../../etc/passwd",
+            "abcdefghijklmno",
+            "abcdefghijklmno/",
+            "abcdefghijklmnop1",
+        ] {
             assert!(!is_valid_id(bad), "{bad:?}");
         }
     }

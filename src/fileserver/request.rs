@@ -144,7 +144,11 @@ mod tests {
             br#"[1]"#,
             br#"{"#,
         ] {
-            assert!(parse_create_request(body).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                parse_create_request(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

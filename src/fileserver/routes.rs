@@ -132,7 +132,9 @@ pub(crate) fn check_live(state: &UploadState, upload_id: &str) -> Result<(), Api
         return Err(ApiError::upload_not_found(upload_id));
     }
     if state.record.is_expired(SystemTime::now()) {
-        return Err(ApiError::not_found(format!("upload {upload_id} has expired")));
+        return Err(ApiError::not_found(format!(
+            "upload {upload_id} has expired"
+        )));
     }
     Ok(())
 }
@@ -171,7 +173,10 @@ fn check_basic_auth(headers: &HeaderMap, expected_hash: &str) -> Result<(), ApiE
     let credentials = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|_| ApiError::unauthorized("invalid credentials"))?;
-    if !constant_time_eq(credential_hash(&credentials).as_bytes(), expected_hash.as_bytes()) {
+    if !constant_time_eq(
+        credential_hash(&credentials).as_bytes(),
+        expected_hash.as_bytes(),
+    ) {
         return Err(ApiError::unauthorized("invalid credentials"));
     }
     Ok(())
@@ -211,9 +216,8 @@ async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut stream = body.into_data_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(format!("unable to read request body : {e}"))
-        })?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("unable to read request body : {e}")))?;
         if out.len() + chunk.len() > limit {
             return Err(ApiError::bad_request(
                 "unable to read request body : http: request body too large",
@@ -254,7 +258,11 @@ fn new_record(
     record.comments = request.comments;
 
     // TTL: 0 → default; negative → never expires, allowed only without a maximum.
-    let ttl = if request.ttl == 0 { app.default_ttl } else { request.ttl };
+    let ttl = if request.ttl == 0 {
+        app.default_ttl
+    } else {
+        request.ttl
+    };
     if app.max_ttl > 0 {
         if ttl <= 0 {
             return Err(format!(
@@ -263,7 +271,10 @@ fn new_record(
             ));
         }
         if ttl > app.max_ttl {
-            return Err(format!("invalid TTL. (maximum allowed is : {})", app.max_ttl));
+            return Err(format!(
+                "invalid TTL. (maximum allowed is : {})",
+                app.max_ttl
+            ));
         }
     }
     record.ttl = ttl;
@@ -281,9 +292,11 @@ fn new_record(
     } else {
         request.login
     };
-    let credentials = (!request.password.is_empty())
-        .then(|| format!("{}:{}", record.login, request.password));
-    record.password_hash = credentials.as_deref().map(|c| credential_hash(c.as_bytes()));
+    let credentials =
+        (!request.password.is_empty()).then(|| format!("{}:{}", record.login, request.password));
+    record.password_hash = credentials
+        .as_deref()
+        .map(|c| credential_hash(c.as_bytes()));
 
     if request.files.len() > MAX_FILES_PER_UPLOAD {
         return Err(format!("too many files. maximum is {MAX_FILES_PER_UPLOAD}"));
@@ -345,7 +358,9 @@ async fn delete_upload(
     let Path(upload_id) = path.map_err(bad_path)?;
     let (_, mut state, admin) = open_upload(&app, &upload_id, &headers).await?;
     if !state.record.removable && !admin {
-        return Err(ApiError::forbidden("you are not allowed to remove this upload"));
+        return Err(ApiError::forbidden(
+            "you are not allowed to remove this upload",
+        ));
     }
     app.store.remove(&mut state).await;
     Ok(text_response("ok".into()))
@@ -359,7 +374,11 @@ async fn health() -> Response {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, text_response("404 page not found\n".into())).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        text_response("404 page not found\n".into()),
+    )
+        .into_response()
 }
 
 /// `GET /config`: the limits and feature flags a client may read (plik.md §11).

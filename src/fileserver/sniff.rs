@@ -103,19 +103,37 @@ mod tests {
 
     #[test]
     fn sniffs_common_types() {
-        assert_eq!(detect_content_type(b"hello world\n"), "text/plain; charset=utf-8");
+        assert_eq!(
+            detect_content_type(b"hello world\n"),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(detect_content_type(b""), "text/plain; charset=utf-8");
-        assert_eq!(detect_content_type(b"\x00\x01\x02"), "application/octet-stream");
+        assert_eq!(
+            detect_content_type(b"\x00\x01\x02"),
+            "application/octet-stream"
+        );
         assert_eq!(detect_content_type(b"\x89PNG\r\n\x1a\nxxxx"), "image/png");
-        assert_eq!(detect_content_type(b"  <html><body>"), "text/html; charset=utf-8");
+        assert_eq!(
+            detect_content_type(b"  <html><body>"),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(detect_content_type(b"%PDF-1.7"), "application/pdf");
     }
 
     #[test]
     fn download_type_is_never_executable() {
-        assert_eq!(safe_download_type("text/html; charset=utf-8"), "application/octet-stream");
-        assert_eq!(safe_download_type("image/svg+xml"), "application/octet-stream");
-        assert_eq!(safe_download_type("application/pdf"), "application/octet-stream");
+        assert_eq!(
+            safe_download_type("text/html; charset=utf-8"),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            safe_download_type("image/svg+xml"),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            safe_download_type("application/pdf"),
+            "application/octet-stream"
+        );
         assert_eq!(safe_download_type(""), "application/octet-stream");
         assert_eq!(safe_download_type("image/png"), "image/png");
     }

@@ -1,0 +1,1130 @@
+//! The embedded Plik-compatible file server, exercised over real HTTP on loopback.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use md5::{Digest as _, Md5};
+use natsbridge::fileserver::{FileServer, FileServerConfig};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use reqwest::multipart::{Form, Part};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>');
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// JSON without reqwest's `json` feature.
+trait JsonBody {
+    fn json_body(self, value: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, value: &Value) -> Self {
+        self.header("content-type", "application/json")
+            .body(value.to_string())
+    }
+}
+
+trait JsonReply {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonReply for Response {
+    async fn json_value(self) -> Value {
+        let body = self.bytes().await.unwrap();
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))
+    }
+}
+
+async fn start_with(dir: &Path, tweak: impl FnOnce(&mut FileServerConfig)) -> FileServer {
+    let mut config = FileServerConfig::new("127.0.0.1:0".parse().unwrap(), dir);
+    tweak(&mut config);
+    FileServer::start(config).await.expect("file server starts")
+}
+
+async fn start(dir: &Path) -> FileServer {
+    start_with(dir, |_| {}).await
+}
+
+/// What a Plik client should be: a client User-Agent and no redirects followed.
+fn client() -> Client {
+    Client::builder()
+        .user_agent("plik_client/test")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so payloads are not trivially compressible.
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    hex::encode(Md5::digest(data))
+}
+
+async fn create_upload(c: &Client, base: &str, body: Value) -> Value {
+    let response = c
+        .post(format!("{base}/upload"))
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "create {body}");
+    response.json_value().await
+}
+
+fn form(name: &str, data: Vec<u8>) -> Form {
+    Form::new().part("file", Part::bytes(data).file_name(name.to_string()))
+}
+
+async fn post_file(
+    c: &Client,
+    url: String,
+    token: Option<&str>,
+    name: &str,
+    data: Vec<u8>,
+) -> Response {
+    let mut request = c.post(url).multipart(form(name, data));
+    if let Some(token) = token {
+        request = request.header("X-UploadToken", token);
+    }
+    request.send().await.unwrap()
+}
+
+/// Create an upload with `settings`, add one file; returns (upload, file) JSON.
+async fn upload_one(
+    c: &Client,
+    base: &str,
+    settings: Value,
+    name: &str,
+    data: &[u8],
+) -> (Value, Value) {
+    let upload = create_upload(c, base, settings).await;
+    let url = format!("{base}/file/{}", s(&upload["id"]));
+    let response = post_file(c, url, Some(s(&upload["uploadToken"])), name, data.to_vec()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let file: Value = response.json_value().await;
+    (upload, file)
+}
+
+fn file_url(base: &str, upload: &Value, file: &Value) -> String {
+    format!(
+        "{base}/file/{}/{}/{}",
+        s(&upload["id"]),
+        s(&file["id"]),
+        utf8_percent_encode(s(&file["fileName"]), SEGMENT)
+    )
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+}
+
+/// Status and body of an error reply, checking Plik's plain-text error format.
+async fn error_of(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8",
+        "error replies are plain text"
+    );
+    let body = response.text().await.unwrap();
+    assert!(
+        body.ends_with('\n'),
+        "error body ends with a newline: {body:?}"
+    );
+    (status, body)
+}
+
+fn is_alnum(v: &str, len: usize) -> bool {
+    v.len() == len && v.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Names of the entries in `dir` (sorted); empty if it does not exist.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn upload_dir(data_dir: &Path, upload: &Value) -> PathBuf {
+    data_dir.join(s(&upload["id"]))
+}
+
+/// Poll `check` until it holds, failing after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Send a raw request line (no client-side path normalisation) and return the status.
+async fn raw_status(addr: SocketAddr, method: &str, target: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    let head = String::from_utf8_lossy(&reply);
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Upload and download
+
+#[tokio::test]
+async fn create_upload_download_is_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let data = payload(5 * 1024 * 1024 + 7, 1);
+
+    let (upload, file) = upload_one(&c, &base, json!({"ttl": 3600}), "table.arrow", &data).await;
+    assert!(is_alnum(s(&file["id"]), 16));
+    assert_eq!(file["fileName"], "table.arrow");
+    assert_eq!(file["status"], "uploaded");
+    assert_eq!(file["fileSize"], data.len() as u64);
+    assert_eq!(file["fileMd5"], md5_hex(&data));
+    assert_eq!(file["fileType"], "application/octet-stream");
+
+    let response = c.get(file_url(&base, &upload, &file)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let h = response.headers();
+    assert_eq!(h["content-length"], data.len().to_string().as_str());
+    assert_eq!(h["content-type"], "application/octet-stream");
+    assert_eq!(h["content-disposition"], "filename=\"table.arrow\"");
+    assert!(h.get("cache-control").is_none(), "not one-shot: cacheable");
+    let body = response.bytes().await.unwrap();
+    assert!(body[..] == data[..], "downloaded bytes differ");
+
+    // Not one-shot: a second download works too.
+    let again = c.get(file_url(&base, &upload, &file)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.bytes().await.unwrap().len(), data.len());
+
+    // On disk: the record and the data, under the upload's ID.
+    let mut expected = vec![s(&file["id"]).to_string(), "upload.json".to_string()];
+    expected.sort();
+    assert_eq!(entries(&upload_dir(dir.path(), &upload)), expected);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn reply_json_uses_plik_field_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+
+    // Create, no files declared.
+    let upload = create_upload(&c, &base, json!({})).await;
+    assert!(is_alnum(s(&upload["id"]), 16));
+    assert!(is_alnum(s(&upload["uploadToken"]), 32));
+    assert_eq!(upload["admin"], true);
+    assert!(
+        upload["files"].is_null(),
+        "files is null when none were declared"
+    );
+    assert_eq!(upload["ttl"], 30 * 24 * 3600, "default TTL");
+    for key in [
+        "extend_ttl",
+        "stream",
+        "oneShot",
+        "removable",
+        "protectedByPassword",
+    ] {
+        assert_eq!(upload[key], false, "{key}");
+    }
+    assert_eq!(upload["downloadDomain"], "");
+    assert_eq!(upload["comments"], "");
+    for key in ["createdAt", "expireAt"] {
+        let t = s(&upload[key]);
+        assert!(
+            t.len() == 30 && t.ends_with('Z') && &t[10..11] == "T",
+            "{key}: {t}"
+        );
+    }
+    for secret in ["login", "password", "uploadIp", "user", "token"] {
+        assert!(upload.get(secret).is_none(), "{secret} must not be sent");
+    }
+
+    // Create with declared files: IDs and status `missing` up front.
+    let upload = create_upload(
+        &c,
+        &base,
+        json!({"files": [{"fileName": "a.txt", "fileType": "text/plain", "fileSize": 5, "reference": "r1"}]}),
+    )
+    .await;
+    let declared = &upload["files"][0];
+    assert!(is_alnum(s(&declared["id"]), 16));
+    assert_eq!(declared["status"], "missing");
+    assert_eq!(declared["fileMd5"], "");
+    assert_eq!(declared["reference"], "r1");
+    assert_eq!(declared["fileSize"], 5);
+    let (id, token) = (s(&upload["id"]), s(&upload["uploadToken"]));
+
+    // Add-file reply for the declared file.
+    let url = format!("{base}/file/{id}/{}/a.txt", s(&declared["id"]));
+    let response = post_file(&c, url.clone(), Some(token), "a.txt", b"hello".to_vec()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let file: Value = response.json_value().await;
+    let mut keys: Vec<&str> = file
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "createdAt",
+            "fileMd5",
+            "fileName",
+            "fileSize",
+            "fileType",
+            "id",
+            "reference",
+            "status"
+        ]
+    );
+    assert_eq!(file["id"], declared["id"]);
+    assert_eq!(
+        file["fileType"], "text/plain; charset=utf-8",
+        "sniffed, not declared"
+    );
+    assert_eq!(file["fileMd5"], md5_hex(b"hello"));
+    assert_eq!(file["reference"], "r1");
+
+    // A declared file is uploaded once only.
+    let again = post_file(&c, url, Some(token), "a.txt", b"hello".to_vec()).await;
+    assert_eq!(
+        error_of(again).await,
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid file status uploaded, expected missing\n".into()
+        )
+    );
+
+    // Get-upload: files listed; token and admin only for the token holder.
+    let anonymous: Value = c
+        .get(format!("{base}/upload/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(anonymous["admin"], false);
+    assert!(anonymous.get("uploadToken").is_none());
+    assert_eq!(anonymous["files"][0]["status"], "uploaded");
+    assert_eq!(anonymous["files"][0]["fileSize"], 5);
+    let admin: Value = c
+        .get(format!("{base}/upload/{id}"))
+        .header("X-UploadToken", token)
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(admin["admin"], true);
+    assert_eq!(admin["uploadToken"], token);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_keys_are_case_insensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+
+    let upload = create_upload(
+        &c,
+        &base,
+        json!({"OneShot": true, "TTL": 120, "REMOVABLE": true, "Comments": "hi", "unknownKey": [1]}),
+    )
+    .await;
+    assert_eq!(upload["oneShot"], true);
+    assert_eq!(upload["removable"], true);
+    assert_eq!(upload["ttl"], 120);
+    assert_eq!(upload["comments"], "hi");
+
+    let upload = create_upload(&c, &base, json!({"oneshot": true, "ttl": 60})).await;
+    assert_eq!(upload["oneShot"], true);
+    assert_eq!(upload["ttl"], 60);
+
+    // An empty body is allowed and means "defaults".
+    let response = c.post(format!("{base}/upload")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_upload_validates_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let create = |body: String| c.post(format!("{base}/upload")).body(body).send();
+
+    let cases = [
+        (
+            r#"{"stream": true}"#,
+            "unable to create upload : stream mode is disabled\n",
+        ),
+        (
+            r#"{"ttl": 2592001}"#,
+            "unable to create upload : invalid TTL. (maximum allowed is : 2592000)\n",
+        ),
+        (
+            r#"{"ttl": -1}"#,
+            "unable to create upload : cannot set infinite TTL (maximum allowed is : 2592000)\n",
+        ),
+        (
+            r#"{"files": [{"fileSize": 3}]}"#,
+            "unable to create upload : missing file name\n",
+        ),
+    ];
+    for (body, message) in cases {
+        let response = create(body.to_string()).await.unwrap();
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::BAD_REQUEST, message.to_string()),
+            "{body}"
+        );
+    }
+    for body in [r#"{"oneShot": "yes"}"#, "{", "[]"] {
+        let (status, message) = error_of(create(body.to_string()).await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            message.starts_with("unable to deserialize request body : "),
+            "{message}"
+        );
+    }
+    // The JSON body is limited to 1 MiB.
+    let huge = format!(r#"{{"comments": "{}"}}"#, "x".repeat(1 << 20));
+    let (status, _) = error_of(create(huge).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    server.shutdown().await;
+
+    // Without a maximum TTL a negative TTL means "never expires".
+    let server = start_with(dir.path(), |cfg| cfg.max_ttl = Duration::ZERO).await;
+    let upload = create_upload(&c, &server.base_url(), json!({"ttl": -1})).await;
+    assert!(upload["expireAt"].is_null());
+    assert_eq!(upload["ttl"], -1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn adding_a_file_needs_the_upload_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let upload = create_upload(&c, &base, json!({})).await;
+    let url = format!("{base}/file/{}", s(&upload["id"]));
+
+    for token in [None, Some("wrong-token")] {
+        let response = post_file(&c, url.clone(), token, "x.bin", vec![1, 2, 3]).await;
+        assert_eq!(
+            error_of(response).await,
+            (
+                StatusCode::FORBIDDEN,
+                "you are not allowed to add file to this upload\n".into()
+            )
+        );
+    }
+    let after: Value = c
+        .get(format!("{base}/upload/{}", s(&upload["id"])))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert!(
+        after["files"].as_array().unwrap().is_empty(),
+        "nothing was added"
+    );
+
+    // Malformed bodies are 400 with Plik's messages.
+    let token = s(&upload["uploadToken"]);
+    let not_multipart = c
+        .post(url.clone())
+        .header("X-UploadToken", token)
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    let (status, message) = error_of(not_multipart).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message.starts_with("invalid multipart form : "),
+        "{message}"
+    );
+    let no_file_part = c
+        .post(url.clone())
+        .header("X-UploadToken", token)
+        .multipart(Form::new().text("other", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(no_file_part).await,
+        (
+            StatusCode::BAD_REQUEST,
+            "missing file from multipart form\n".into()
+        )
+    );
+    let no_name = c
+        .post(url)
+        .header("X-UploadToken", token)
+        .multipart(Form::new().part("file", Part::bytes(vec![1])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(no_name).await,
+        (
+            StatusCode::BAD_REQUEST,
+            "missing file name from multipart form\n".into()
+        )
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn file_name_in_url_must_match_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let name = "my report #1 (50%)?.txt";
+    let (upload, file) = upload_one(&c, &base, json!({}), name, b"contents").await;
+    assert_eq!(file["fileName"], name);
+
+    // Percent-encoded, the exact name downloads.
+    let response = c.get(file_url(&base, &upload, &file)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "contents");
+
+    for wrong in [
+        "other.txt",
+        "my%20report",
+        "MY%20REPORT%20%231%20(50%25)%3F.txt",
+    ] {
+        let url = format!(
+            "{base}/file/{}/{}/{wrong}",
+            s(&upload["id"]),
+            s(&file["id"])
+        );
+        let response = c.get(url).send().await.unwrap();
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::BAD_REQUEST, "invalid file name\n".into()),
+            "{wrong}"
+        );
+    }
+
+    // Unknown IDs: Plik's 404 messages.
+    let unknown_file = format!("{base}/file/{}/AAAAAAAAAAAAAAAA/x", s(&upload["id"]));
+    assert_eq!(
+        error_of(c.get(unknown_file).send().await.unwrap()).await,
+        (
+            StatusCode::NOT_FOUND,
+            "file AAAAAAAAAAAAAAAA not found\n".into()
+        )
+    );
+    let unknown_upload = format!("{base}/file/BBBBBBBBBBBBBBBB/{}/x", s(&file["id"]));
+    assert_eq!(
+        error_of(c.get(unknown_upload).send().await.unwrap()).await,
+        (
+            StatusCode::NOT_FOUND,
+            "upload BBBBBBBBBBBBBBBB not found\n".into()
+        )
+    );
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// One-shot
+
+#[tokio::test]
+async fn one_shot_file_downloads_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let data = payload(300_000, 2);
+    let (upload, file) = upload_one(&c, &base, json!({"oneShot": true}), "once.bin", &data).await;
+    let url = file_url(&base, &upload, &file);
+
+    let first = c.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first.headers()["cache-control"],
+        "no-cache, no-store, must-revalidate"
+    );
+    assert_eq!(first.headers()["pragma"], "no-cache");
+    assert_eq!(first.headers()["expires"], "0");
+    assert!(first.bytes().await.unwrap()[..] == data[..]);
+
+    let (status, message) = error_of(c.get(&url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let prefix = format!("file once.bin ({}) is not available : ", s(&file["id"]));
+    assert!(
+        message == format!("{prefix}removed\n") || message == format!("{prefix}deleted\n"),
+        "{message}"
+    );
+
+    // The data left the disk at claim time; the record ends up `deleted`.
+    assert_eq!(entries(&upload_dir(dir.path(), &upload)), ["upload.json"]);
+    let info = format!("{base}/upload/{}", s(&upload["id"]));
+    eventually(Duration::from_secs(5), "file marked deleted", || async {
+        let v: Value = c.get(&info).send().await.unwrap().json_value().await;
+        v["files"][0]["status"] == "deleted"
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_one_shot_downloads_have_exactly_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let base = server.base_url();
+    let data = payload(1_000_000, 3);
+    let (upload, file) = upload_one(
+        &client(),
+        &base,
+        json!({"OneShot": true}),
+        "race.bin",
+        &data,
+    )
+    .await;
+    let url = file_url(&base, &upload, &file);
+
+    // Separate clients, so the eight requests use eight connections at once.
+    let attempts = (0..8).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let response = client().get(url).send().await.unwrap();
+            let status = response.status();
+            (status, response.bytes().await.unwrap())
+        })
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut winners = 0;
+    for result in results {
+        let (status, body) = result.unwrap();
+        match status {
+            StatusCode::OK => {
+                winners += 1;
+                assert!(body[..] == data[..], "the winner gets all the bytes");
+            }
+            StatusCode::NOT_FOUND => {
+                let text = String::from_utf8(body.to_vec()).unwrap();
+                assert!(text.starts_with("file race.bin ("), "{text}");
+                assert!(
+                    text.ends_with(" : removed\n") || text.ends_with(" : deleted\n"),
+                    "{text}"
+                );
+                assert!(text.len() < 100, "a loser gets no file bytes");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn head_does_not_consume_a_one_shot_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let (upload, file) =
+        upload_one(&c, &base, json!({"oneShot": true}), "peek.txt", b"peekaboo").await;
+    let url = file_url(&base, &upload, &file);
+
+    for _ in 0..2 {
+        let head = c.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK);
+        assert_eq!(head.headers()["content-length"], "8");
+        assert_eq!(
+            head.headers()["content-disposition"],
+            "filename=\"peek.txt\""
+        );
+        assert!(head.bytes().await.unwrap().is_empty());
+    }
+    let get = c.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    assert_eq!(get.text().await.unwrap(), "peekaboo");
+    assert_eq!(
+        c.head(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits, expiry, persistence
+
+#[tokio::test]
+async fn files_over_the_size_limit_are_refused_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| cfg.max_file_size = 1000).await;
+    let (c, base) = (client(), server.base_url());
+    let upload = create_upload(&c, &base, json!({})).await;
+    let (id, token) = (s(&upload["id"]), s(&upload["uploadToken"]));
+
+    let response = post_file(
+        &c,
+        format!("{base}/file/{id}"),
+        Some(token),
+        "big.bin",
+        payload(5000, 4),
+    )
+    .await;
+    assert_eq!(
+        error_of(response).await,
+        (
+            StatusCode::BAD_REQUEST,
+            "file too big (limit is set to 1000 bytes)\n".into()
+        )
+    );
+    // Nothing but the record is left on disk, and the file is marked removed.
+    assert_eq!(entries(&upload_dir(dir.path(), &upload)), ["upload.json"]);
+    let info: Value = c
+        .get(format!("{base}/upload/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(info["files"][0]["status"], "removed");
+
+    // Exactly at the limit is fine.
+    let response = post_file(
+        &c,
+        format!("{base}/file/{id}"),
+        Some(token),
+        "max.bin",
+        payload(1000, 5),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // A declared size above the limit is refused at creation.
+    let response = c
+        .post(format!("{base}/upload"))
+        .json_body(&json!({"files": [{"fileName": "x", "fileSize": 1001}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.0, StatusCode::BAD_REQUEST);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_uploads_answer_404_and_are_swept_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| {
+        cfg.sweep_interval = Duration::from_millis(100)
+    })
+    .await;
+    let (c, base) = (client(), server.base_url());
+    let (upload, file) =
+        upload_one(&c, &base, json!({"ttl": 1}), "short.txt", b"short-lived").await;
+    let url = file_url(&base, &upload, &file);
+    let dir_of_upload = upload_dir(dir.path(), &upload);
+    assert!(dir_of_upload.join(s(&file["id"])).is_file());
+
+    eventually(Duration::from_secs(10), "upload expires", || async {
+        c.get(&url).send().await.unwrap().status() == StatusCode::NOT_FOUND
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "sweeper deletes the upload",
+        || async { !dir_of_upload.exists() },
+    )
+    .await;
+    let (status, message) = error_of(c.get(&url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(message, format!("upload {} not found\n", s(&upload["id"])));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_uploads_answer_404_before_any_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sweeper disabled: expiry alone must make the upload unavailable.
+    let server = start_with(dir.path(), |cfg| cfg.sweep_interval = Duration::ZERO).await;
+    let (c, base) = (client(), server.base_url());
+    let (upload, file) = upload_one(&c, &base, json!({"ttl": 1}), "f.txt", b"data").await;
+    let url = file_url(&base, &upload, &file);
+    let expected = format!("upload {} has expired\n", s(&upload["id"]));
+
+    eventually(Duration::from_secs(10), "upload expires", || async {
+        c.get(&url).send().await.unwrap().status() == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert_eq!(
+        error_of(c.get(&url).send().await.unwrap()).await.1,
+        expected
+    );
+    let info = c
+        .get(format!("{base}/upload/{}", s(&upload["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(info).await.1, expected);
+    assert!(
+        upload_dir(dir.path(), &upload)
+            .join(s(&file["id"]))
+            .is_file(),
+        "not swept"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn uploads_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(1_500_000, 6);
+    let c = client();
+
+    let server = start(dir.path()).await;
+    let (upload, file) = upload_one(
+        &c,
+        &server.base_url(),
+        json!({"comments": "kept"}),
+        "persist.bin",
+        &data,
+    )
+    .await;
+    server.shutdown().await;
+
+    let server = start(dir.path()).await;
+    let base = server.base_url();
+    let response = c.get(file_url(&base, &upload, &file)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap()[..] == data[..]);
+
+    let id = s(&upload["id"]);
+    let token = s(&upload["uploadToken"]);
+    let info: Value = c
+        .get(format!("{base}/upload/{id}"))
+        .header("X-UploadToken", token)
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(info["admin"], true, "the token still works");
+    assert_eq!(info["comments"], "kept");
+    assert_eq!(info["createdAt"], upload["createdAt"]);
+    assert_eq!(info["expireAt"], upload["expireAt"]);
+    assert_eq!(info["files"][0]["fileMd5"], md5_hex(&data));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.local_addr();
+    assert_eq!(raw_status(addr, "GET", "/health").await, 200);
+    drop(server);
+    eventually(Duration::from_secs(5), "listener closed", || async {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Other routes
+
+#[tokio::test]
+async fn quick_upload_returns_a_url_that_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let data = payload(70_000, 7);
+
+    let response = c
+        .post(format!("{base}/"))
+        .multipart(form("quick file.bin", data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let url = text.strip_suffix('\n').expect("URL plus newline");
+    assert!(url.starts_with(&format!("{base}/file/")), "{url}");
+    assert!(url.ends_with("/quick%20file.bin"), "{url}");
+
+    let download = c.get(url).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(download.bytes().await.unwrap()[..] == data[..]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_needs_the_token_unless_removable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let (upload, file) = upload_one(&c, &base, json!({}), "del.txt", b"bye").await;
+    let (id, token) = (s(&upload["id"]), s(&upload["uploadToken"]));
+    let url = file_url(&base, &upload, &file);
+
+    assert_eq!(
+        error_of(c.delete(&url).send().await.unwrap()).await,
+        (
+            StatusCode::FORBIDDEN,
+            "you are not allowed to remove files from this upload\n".into()
+        )
+    );
+    let deleted = c
+        .delete(&url)
+        .header("X-UploadToken", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(deleted.text().await.unwrap(), "ok");
+    let (status, message) = error_of(c.get(&url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        message.ends_with("is not available : deleted\n"),
+        "{message}"
+    );
+    assert_eq!(entries(&upload_dir(dir.path(), &upload)), ["upload.json"]);
+
+    let upload_url = format!("{base}/upload/{id}");
+    assert_eq!(
+        error_of(c.delete(&upload_url).send().await.unwrap()).await,
+        (
+            StatusCode::FORBIDDEN,
+            "you are not allowed to remove this upload\n".into()
+        )
+    );
+    let deleted = c
+        .delete(&upload_url)
+        .header("X-UploadToken", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(
+        error_of(c.get(&upload_url).send().await.unwrap()).await,
+        (StatusCode::NOT_FOUND, format!("upload {id} not found\n"))
+    );
+    assert!(!upload_dir(dir.path(), &upload).exists());
+
+    // A removable upload can be deleted by anyone.
+    let (upload, _) = upload_one(&c, &base, json!({"removable": true}), "r.txt", b"r").await;
+    let response = c
+        .delete(format!("{base}/upload/{}", s(&upload["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn password_protected_uploads_need_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (c, base) = (client(), server.base_url());
+    let response = c
+        .post(format!("{base}/upload"))
+        .json_body(&json!({"login": "alice", "password": "s3cret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // base64("alice:s3cret")
+    assert_eq!(
+        response.headers()["authorization"],
+        "Basic YWxpY2U6czNjcmV0"
+    );
+    let upload: Value = response.json_value().await;
+    assert_eq!(upload["protectedByPassword"], true);
+    let token = s(&upload["uploadToken"]);
+    let url = format!("{base}/file/{}", s(&upload["id"]));
+    let file: Value = post_file(&c, url, Some(token), "p.txt", b"private".to_vec())
+        .await
+        .json_value()
+        .await;
+    let url = file_url(&base, &upload, &file);
+
+    let anonymous = c.get(&url).send().await.unwrap();
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Basic realm=\"plik\""
+    );
+    assert_eq!(
+        error_of(anonymous).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "please provide valid credentials to access this upload : missing Authorization header\n".into()
+        )
+    );
+    let wrong = c
+        .get(&url)
+        .basic_auth("alice", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let info = c
+        .get(format!("{base}/upload/{}", s(&upload["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED);
+
+    let right = c
+        .get(&url)
+        .basic_auth("alice", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert_eq!(right.text().await.unwrap(), "private");
+    let admin = c
+        .get(&url)
+        .header("X-UploadToken", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.status(),
+        StatusCode::OK,
+        "the upload token bypasses basic auth"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn hostile_paths_and_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    // A file next to the data directory that traversal would reach.
+    std::fs::write(dir.path().join("secret.txt"), "secret").unwrap();
+    let server = start(&data_dir).await;
+    let (c, base) = (client(), server.base_url());
+    let addr = server.local_addr();
+    let (upload, file) = upload_one(&c, &base, json!({}), "../../evil.txt", b"payload").await;
+    assert_eq!(
+        file["fileName"], "evil.txt",
+        "directories are stripped from multipart names"
+    );
+    let (id, fid) = (s(&upload["id"]), s(&file["id"]));
+
+    let targets = [
+        "/file/../secret.txt".to_string(),
+        "/file/../../secret.txt/x/y".to_string(),
+        "/upload/..".to_string(),
+        "/upload/..%2Fsecret.txt".to_string(),
+        "/upload/%2e%2e%2f%2e%2e%2fsecret.txt".to_string(),
+        format!("/file/{id}/..%2F..%2Fsecret.txt/secret.txt"),
+        format!("/file/{id}/{fid}/..%2F..%2Fsecret.txt"),
+        format!("/file/{id}/{fid}/%FF%FE"),
+        format!("/file/..%2F{id}/{fid}/evil.txt"),
+        "/file/short/x/y".to_string(),
+        "/upload/AAAAAAAAAAAAAAAA%00".to_string(),
+        "/../../../etc/passwd".to_string(),
+    ];
+    for target in &targets {
+        for method in ["GET", "HEAD", "DELETE", "POST"] {
+            let status = raw_status(addr, method, target).await;
+            assert!(
+                (400..500).contains(&status),
+                "{method} {target} -> {status}"
+            );
+        }
+    }
+    // The real file is still served, and nothing was written outside the data directory.
+    let ok = c
+        .get(format!("{base}/file/{id}/{fid}/evil.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.text().await.unwrap(), "payload");
+    assert_eq!(entries(dir.path()), ["data", "secret.txt"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_config_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| cfg.max_file_size = 12345).await;
+    let (c, base) = (client(), server.base_url());
+
+    let health = c.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "ok\n");
+
+    let config: Value = c
+        .get(format!("{base}/config"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(config["maxFileSize"], 12345);
+    assert_eq!(config["defaultTTL"], 2_592_000);
+    assert_eq!(config["maxTTL"], 2_592_000);
+    assert_eq!(config["feature_one_shot"], "enabled");
+    assert_eq!(config["feature_stream"], "disabled");
+
+    let version: Value = c
+        .get(format!("{base}/version"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert!(version["version"].is_string());
+
+    let missing = c.get(format!("{base}/no/such/route")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    server.shutdown().await;
+}
