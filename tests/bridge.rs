@@ -172,7 +172,7 @@ async fn mixed_payloads_in_one_envelope_keep_order_and_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_keys_match_the_walkthrough_example() {
     let vector: serde_json::Value =
-        serde_json::from_str(include_str!("vectors/walkthrough_example.json")).unwrap();
+        serde_json::from_str(include_str!("vectors/source/walkthrough_example.json")).unwrap();
     // The example decodes as the walkthrough says.
     let env = Envelope::from_json(vector.to_string().as_bytes()).unwrap();
     assert_eq!(env.payloads[0].bytes().unwrap(), b"Hello World");
