@@ -109,6 +109,10 @@ pub struct LinkOptions {
     pub retry: RetryPolicy,
     /// Link payloads fetched at once by one receiver (default 4).
     pub parallel_downloads: usize,
+    /// When set, received link payloads are streamed into new files in this directory instead
+    /// of memory (`Payload::file`), so memory stays flat whatever their size. The caller owns
+    /// the files. Default: memory.
+    pub download_dir: Option<PathBuf>,
 }
 
 impl Default for LinkOptions {
@@ -121,6 +125,7 @@ impl Default for LinkOptions {
             max_download_bytes: 2 << 30,
             retry: RetryPolicy::default(),
             parallel_downloads: 4,
+            download_dir: None,
         }
     }
 }

@@ -105,8 +105,11 @@ pub struct Payload {
     pub size: u64,
     /// Link transport: the download URL.
     pub url: Option<String>,
-    /// The serialized bytes: always present for direct; for link once fetched.
+    /// The serialized bytes: always present for direct; for link once fetched into memory.
     pub data: Option<Bytes>,
+    /// A received link payload fetched into a file (when `LinkOptions::download_dir` is set)
+    /// instead of memory. The file belongs to the caller.
+    pub file: Option<std::path::PathBuf>,
     /// Payload metadata (`payload_bytes`, `sha256` for link payloads we write, and the caller's).
     pub metadata: Map<String, Value>,
 }
@@ -546,6 +549,7 @@ fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
                 size: actual,
                 url: None,
                 data: Some(Bytes::from(bytes)),
+                file: None,
                 metadata,
             })
         }
@@ -561,6 +565,7 @@ fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
                 .unwrap_or(0),
             url: Some(text.into_owned()),
             data: None,
+            file: None,
             metadata,
         }),
     }
@@ -591,6 +596,7 @@ mod tests {
                     size: 11,
                     url: None,
                     data: Some(Bytes::from_static(b"Hello World")),
+                    file: None,
                     metadata: serde_json::json!({"payload_bytes": 11})
                         .as_object()
                         .unwrap()
@@ -605,6 +611,7 @@ mod tests {
                     size: 5,
                     url: Some("http://h/file/a/b/big".into()),
                     data: None,
+                    file: None,
                     metadata: Map::new(),
                 },
             ],

@@ -68,6 +68,74 @@ impl PayloadType {
             .map_err(|why| Error::new(ErrorCode::DeserializationError, why))
     }
 
+    /// Checks a received payload that was fetched into a file, reading it as a stream.
+    /// Fails with `DESERIALIZATION_ERROR`.
+    pub fn validate_incoming_file(self, path: &std::path::Path) -> Result<()> {
+        self.check_file(path)
+            .map_err(|why| Error::new(ErrorCode::DeserializationError, why))
+    }
+
+    fn check_file(self, path: &std::path::Path) -> std::result::Result<(), String> {
+        use std::io::{BufReader, Read};
+        let open = || {
+            std::fs::File::open(path)
+                .map(BufReader::new)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        };
+        match self {
+            PayloadType::Text => {
+                let mut file = open()?;
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut carry = 0usize;
+                loop {
+                    let n = file
+                        .read(&mut buf[carry..])
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let filled = carry + n;
+                    match std::str::from_utf8(&buf[..filled]) {
+                        Ok(_) => carry = 0,
+                        // An incomplete character at the end of the chunk: keep its bytes.
+                        Err(e) if e.error_len().is_none() && n > 0 => {
+                            let valid = e.valid_up_to();
+                            buf.copy_within(valid..filled, 0);
+                            carry = filled - valid;
+                        }
+                        Err(e) => return Err(format!("text payload is not valid UTF-8: {e}")),
+                    }
+                    if n == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+            PayloadType::Dictionary => serde_json::from_reader::<_, serde::de::IgnoredAny>(open()?)
+                .map(|_| ())
+                .map_err(|e| format!("dictionary payload is not valid JSON: {e}")),
+            PayloadType::JsonTable => {
+                let mut de = serde_json::Deserializer::from_reader(open()?);
+                check_rows(&mut de)
+            }
+            PayloadType::ArrowTable => {
+                use arrow_ipc::reader::{FileReader, StreamReader};
+                let mut head = [0u8; 6];
+                let is_file = open()?.read_exact(&mut head).is_ok() && head == ARROW_FILE_MAGIC;
+                if is_file {
+                    FileReader::try_new(open()?, None).map(|_| ()).map_err(|e| {
+                        format!("arrowtable payload is not a readable Arrow IPC file: {e}")
+                    })
+                } else {
+                    StreamReader::try_new(open()?, None)
+                        .map(|_| ())
+                        .map_err(|e| {
+                            format!("arrowtable payload is not a readable Arrow IPC stream: {e}")
+                        })
+                }
+            }
+            PayloadType::Image | PayloadType::Audio | PayloadType::Video | PayloadType::Binary => {
+                Ok(())
+            }
+        }
+    }
+
     fn check(self, bytes: &[u8], sending: bool) -> std::result::Result<(), String> {
         match self {
             PayloadType::Text => std::str::from_utf8(bytes)
@@ -87,7 +155,34 @@ impl PayloadType {
 
 /// A jsontable is a JSON array whose elements are all objects.
 fn check_json_table(bytes: &[u8]) -> std::result::Result<(), String> {
-    use serde::de::{Deserializer, SeqAccess, Visitor};
+    check_rows(&mut serde_json::Deserializer::from_slice(bytes))
+}
+
+fn check_rows<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+) -> std::result::Result<(), String> {
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    /// One row: any object; its values are skipped without being built.
+    struct Row;
+    impl<'de> Deserialize<'de> for Row {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Row, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Row;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a row object")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> std::result::Result<Row, A::Error> {
+                    while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Row)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
     struct Rows;
     impl<'de> Visitor<'de> for Rows {
         type Value = ();
@@ -95,18 +190,13 @@ fn check_json_table(bytes: &[u8]) -> std::result::Result<(), String> {
             f.write_str("a JSON array of row objects")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-            while seq
-                .next_element::<serde_json::Map<String, serde_json::Value>>()?
-                .is_some()
-            {}
+            while seq.next_element::<Row>()?.is_some() {}
             Ok(())
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     de.deserialize_seq(Rows)
         .and_then(|_| de.end())
-        .map_err(|e| format!("jsontable payload is not a JSON array of row objects: {e}"))?;
-    Ok(())
+        .map_err(|e| format!("jsontable payload is not a JSON array of row objects: {e}"))
 }
 
 const ARROW_FILE_MAGIC: &[u8] = b"ARROW1";
@@ -207,5 +297,33 @@ mod tests {
             .validate_outgoing(b"not arrow")
             .is_err());
         assert!(PayloadType::Binary.validate_outgoing(&[0, 1, 2]).is_ok());
+    }
+
+    #[test]
+    fn file_validation_matches_memory_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        // A multi-byte character straddling the 64 KiB read boundary must not fail.
+        let mut text = "a".repeat(64 * 1024 - 1).into_bytes();
+        text.extend_from_slice("é✓".as_bytes());
+        let cases: Vec<(PayloadType, Vec<u8>)> = vec![
+            (PayloadType::Text, text.clone()),
+            (PayloadType::Text, [&text[..], &[0xff]].concat()),
+            (PayloadType::Text, text[..text.len() - 1].to_vec()),
+            (PayloadType::Dictionary, br#"{"a":[1,{"b":null}]}"#.to_vec()),
+            (PayloadType::Dictionary, b"{".to_vec()),
+            (PayloadType::JsonTable, br#"[{"a":1},{}]"#.to_vec()),
+            (PayloadType::JsonTable, br#"[{"a":1},2]"#.to_vec()),
+            (PayloadType::ArrowTable, b"nope".to_vec()),
+            (PayloadType::Binary, vec![0xff; 10]),
+        ];
+        for (i, (t, bytes)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(i.to_string());
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(
+                t.validate_incoming_file(&path).is_ok(),
+                t.validate_incoming(&bytes).is_ok(),
+                "case {i} ({t})"
+            );
+        }
     }
 }

@@ -795,3 +795,57 @@ async fn one_shot_send_without_a_client() {
         .unwrap();
     assert_eq!(env.payloads[0].bytes().unwrap(), b"Hello");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_payloads_can_be_received_into_files() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    let sender = Client::connect(cfg.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    cfg.link.download_dir = Some(dir.path().to_owned());
+    let receiver = Client::connect(cfg).await.unwrap();
+    let blob = bytes_of(300_000, 8);
+    let rows = sample_payload(PayloadType::JsonTable, 5000);
+    let sent = sender
+        .smartsend(
+            "files",
+            vec![
+                OutgoingPayload::text("small", "in memory"),
+                OutgoingPayload::binary("../blob", blob.clone()),
+                OutgoingPayload::new("rows", PayloadType::JsonTable, rows.clone()),
+            ],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let env = receiver.smartreceive(&sent.json).await.unwrap();
+    assert_eq!(env.payloads[0].bytes().unwrap(), b"in memory");
+    assert!(env.payloads[0].file.is_none());
+    for (p, want) in env.payloads[1..].iter().zip([&blob, &rows]) {
+        assert!(p.data.is_none());
+        let path = p.file.as_ref().unwrap();
+        assert_eq!(
+            path.parent().unwrap(),
+            dir.path(),
+            "stays inside the directory"
+        );
+        assert_eq!(&std::fs::read(path).unwrap(), want);
+        assert_eq!(p.size, want.len() as u64);
+    }
+    // A refused payload leaves no file behind.
+    let good = sent.envelope.payloads[1].sha256().unwrap().to_owned();
+    let bad = format!(
+        "{}{}",
+        if good.starts_with('0') { "1" } else { "0" },
+        &good[1..]
+    );
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let e = receiver
+        .smartreceive(sent.json_str().replace(&good, &bad).as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IntegrityError);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+}

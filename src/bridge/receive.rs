@@ -48,7 +48,8 @@ impl Receiver {
         })
     }
 
-    /// Decodes one message: every payload comes back with its bytes.
+    /// Decodes one message: every payload comes back with its bytes (or, for link payloads
+    /// when `link.download_dir` is set, in a new file named by `Payload::file`).
     pub async fn receive(&self, message: &[u8]) -> Result<Envelope> {
         let mut env = Envelope::from_json(message)?;
         let cid = env.correlation_id.clone();
@@ -86,61 +87,84 @@ impl Receiver {
             }
         }
         // Owned jobs: keeps the future free of borrowed closures, so it can be spawned.
-        let jobs: Vec<(usize, String, u64, Option<String>, String)> = env
+        let jobs: Vec<Job> = env
             .payloads
             .iter()
             .enumerate()
             .filter(|(_, p)| p.transport == Transport::Link)
-            .map(|(i, p)| {
-                let url = p.url.clone().unwrap_or_default();
-                (
-                    i,
-                    url,
-                    p.size,
-                    p.sha256().map(str::to_owned),
-                    p.dataname.clone(),
-                )
+            .map(|(i, p)| Job {
+                index: i,
+                url: p.url.clone().unwrap_or_default(),
+                size: p.size,
+                sha256: p.sha256().map(str::to_owned),
+                dataname: p.dataname.clone(),
+                file: self
+                    .link
+                    .download_dir
+                    .as_ref()
+                    .map(|d| d.join(download_file_name(&p.dataname))),
             })
             .collect();
-        let fetched: Vec<(usize, bytes::Bytes)> = stream::iter(jobs)
-            .map(|(i, url, size, sha, dataname)| self.fetch(i, url, size, sha, dataname, &cid))
+        let files: Vec<std::path::PathBuf> = jobs.iter().filter_map(|j| j.file.clone()).collect();
+        let result = self.fetch_and_check(&mut env, jobs, &cid).await;
+        if result.is_err() {
+            // Nothing half-received is left behind.
+            for f in files {
+                let _ = tokio::fs::remove_file(f).await;
+            }
+        }
+        result.map(|()| env)
+    }
+
+    async fn fetch_and_check(&self, env: &mut Envelope, jobs: Vec<Job>, cid: &str) -> Result<()> {
+        let fetched: Vec<(Job, Fetched)> = stream::iter(jobs)
+            .map(|job| self.fetch(job, cid))
             .buffer_unordered(self.link.parallel_downloads.max(1))
             .try_collect()
             .await?;
-        for (i, bytes) in fetched {
-            env.payloads[i].size = bytes.len() as u64;
-            env.payloads[i].data = Some(bytes);
+        for (job, got) in fetched {
+            let p = &mut env.payloads[job.index];
+            match got {
+                Fetched::Memory(bytes) => {
+                    p.size = bytes.len() as u64;
+                    p.data = Some(bytes);
+                }
+                Fetched::File(len) => {
+                    p.size = len;
+                    p.file = job.file;
+                }
+            }
         }
         for p in &env.payloads {
-            let bytes = p.data.as_deref().unwrap_or_default();
-            p.payload_type.validate_incoming(bytes).map_err(|e| {
-                e.with_correlation_id(&cid)
+            let checked = match &p.file {
+                Some(path) => {
+                    let (t, path) = (p.payload_type, path.clone());
+                    tokio::task::spawn_blocking(move || t.validate_incoming_file(&path))
+                        .await
+                        .map_err(|e| Error::internal(format!("validation task failed: {e}")))?
+                }
+                None => p
+                    .payload_type
+                    .validate_incoming(p.data.as_deref().unwrap_or_default()),
+            };
+            checked.map_err(|e| {
+                e.with_correlation_id(cid)
                     .with_detail("dataname", p.dataname.clone())
             })?;
             trace!(
                 Level::Info,
-                &cid,
+                cid,
                 "Deserialized payload '{}' (type: {}, transport: {}) size: {} bytes",
                 p.dataname,
                 p.payload_type,
                 p.transport,
-                bytes.len()
+                p.size
             );
         }
-        Ok(env)
+        Ok(())
     }
-}
 
-impl Receiver {
-    async fn fetch(
-        &self,
-        i: usize,
-        url: String,
-        size: u64,
-        sha256: Option<String>,
-        dataname: String,
-        cid: &str,
-    ) -> Result<(usize, bytes::Bytes)> {
+    async fn fetch(&self, job: Job, cid: &str) -> Result<(Job, Fetched)> {
         let _permit = self
             .downloads
             .acquire()
@@ -149,21 +173,60 @@ impl Receiver {
         trace!(
             Level::Info,
             cid,
-            "Fetching link payload '{dataname}' from {url}"
+            "Fetching link payload '{}' from {}",
+            job.dataname,
+            job.url
         );
         let req = DownloadRequest {
-            url: &url,
-            expected_size: (size > 0).then_some(size),
-            sha256: sha256.as_deref(),
+            url: &job.url,
+            expected_size: (job.size > 0).then_some(job.size),
+            sha256: job.sha256.as_deref(),
             max_bytes: self.link.max_download_bytes,
             correlation_id: cid,
         };
-        self.store
-            .download(req)
-            .await
-            .map(|b| (i, b))
-            .map_err(|e| e.with_detail("dataname", dataname.clone()))
+        let got = match &job.file {
+            Some(path) => self
+                .store
+                .download_to_file(req, path)
+                .await
+                .map(Fetched::File),
+            None => self.store.download(req).await.map(Fetched::Memory),
+        };
+        match got {
+            Ok(f) => Ok((job, f)),
+            Err(e) => Err(e.with_detail("dataname", job.dataname)),
+        }
     }
+}
+
+/// One link payload to fetch.
+struct Job {
+    index: usize,
+    url: String,
+    size: u64,
+    sha256: Option<String>,
+    dataname: String,
+    file: Option<std::path::PathBuf>,
+}
+
+enum Fetched {
+    Memory(bytes::Bytes),
+    File(u64),
+}
+
+/// A new file name for a received payload: unique, and safe whatever the (remote) dataname.
+fn download_file_name(dataname: &str) -> String {
+    let safe: String = dataname
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .take(64)
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    format!(
+        "{}-{}",
+        uuid::Uuid::new_v4(),
+        if safe.is_empty() { "payload" } else { safe }
+    )
 }
 
 /// smartreceive without a client: decode `message`, fetching link payloads as `config` allows.

@@ -213,6 +213,7 @@ pub(crate) async fn build(
                 .filter(|_| transport == Transport::Link)
                 .map(|b| placeholder_url(b, &p.dataname)),
             data: Some(p.data.clone()),
+            file: None,
             metadata: payload_metadata(p, None),
         });
     }

@@ -55,6 +55,29 @@ pub trait PayloadStore: Send + Sync + 'static {
     /// `INTEGRITY_ERROR` or `PAYLOAD_TOO_LARGE`.
     fn download<'a>(&'a self, request: DownloadRequest<'a>) -> BoxFuture<'a, Result<Bytes>>;
 
+    /// Downloads one payload into the file `path` (created or truncated), never holding it
+    /// whole in memory; returns its length. The default goes through memory: stores that can
+    /// stream should override it.
+    fn download_to_file<'a>(
+        &'a self,
+        request: DownloadRequest<'a>,
+        path: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let bytes = self.download(request).await?;
+            tokio::fs::write(path, &bytes).await.map_err(|e| {
+                Error::new(
+                    ErrorCode::DownloadFailed,
+                    format!(
+                        "cannot write the downloaded payload to {}: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            Ok(bytes.len() as u64)
+        })
+    }
+
     /// Best-effort removal of an upload that will not be announced (a send that failed
     /// after some uploads succeeded).
     fn discard<'a>(&'a self, uploaded: &'a Uploaded) -> BoxFuture<'a, ()>;

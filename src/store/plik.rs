@@ -10,7 +10,9 @@ use bytes::{Bytes, BytesMut};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 /// Characters kept as they are in a URL path segment (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -193,12 +195,14 @@ impl PlikStore {
         })
     }
 
-    async fn do_download(&self, req: DownloadRequest<'_>) -> Result<Bytes> {
+    /// Downloads with retries into memory (`to` = None) or into the file `to` (rewritten by
+    /// each attempt).
+    async fn do_download(&self, req: DownloadRequest<'_>, to: Option<&Path>) -> Result<Fetched> {
         let mut last = String::new();
         let attempts = self.retry.max_attempts.max(1);
         for attempt in 1..=attempts {
-            match self.attempt(&req).await {
-                Ok(bytes) => return Ok(bytes),
+            match self.attempt(&req, to).await {
+                Ok(done) => return Ok(done),
                 Err(Failure::Permanent(e)) => return Err(e),
                 Err(Failure::Transient(why)) => {
                     last = why;
@@ -224,7 +228,11 @@ impl PlikStore {
         .with_detail("attempts", attempts))
     }
 
-    async fn attempt(&self, req: &DownloadRequest<'_>) -> std::result::Result<Bytes, Failure> {
+    async fn attempt(
+        &self,
+        req: &DownloadRequest<'_>,
+        to: Option<&Path>,
+    ) -> std::result::Result<Fetched, Failure> {
         let resp = self
             .http
             .get(req.url)
@@ -258,14 +266,25 @@ impl PlikStore {
                 )));
             }
         }
-        let mut buf =
-            BytesMut::with_capacity(cap.min(resp.content_length().unwrap_or(cap)) as usize);
+        let mut sink = match to {
+            None => Sink::Memory(BytesMut::with_capacity(
+                cap.min(resp.content_length().unwrap_or(cap)) as usize,
+            )),
+            Some(path) => Sink::File(tokio::io::BufWriter::with_capacity(
+                1 << 20,
+                tokio::fs::File::create(path)
+                    .await
+                    .map_err(|e| Failure::Permanent(local_io(path, e)))?,
+            )),
+        };
         let mut hasher = req.sha256.map(|_| Sha256::new());
+        let mut received: u64 = 0;
         let mut resp = resp;
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    if buf.len() as u64 + chunk.len() as u64 > cap {
+                    received += chunk.len() as u64;
+                    if received > cap {
                         return Err(Failure::Permanent(integrity(
                             req,
                             format!("file server sent more than the {cap} bytes expected"),
@@ -274,20 +293,22 @@ impl PlikStore {
                     if let Some(h) = hasher.as_mut() {
                         h.update(&chunk);
                     }
-                    buf.extend_from_slice(&chunk);
+                    match &mut sink {
+                        Sink::Memory(buf) => buf.extend_from_slice(&chunk),
+                        Sink::File(f) => f.write_all(&chunk).await.map_err(|e| {
+                            Failure::Permanent(local_io(to.unwrap_or(Path::new("")), e))
+                        })?,
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => return Err(Failure::Transient(format!("download interrupted: {e}"))),
             }
         }
         if let Some(expected) = req.expected_size {
-            if buf.len() as u64 != expected {
+            if received != expected {
                 return Err(Failure::Permanent(integrity(
                     req,
-                    format!(
-                        "received {} bytes, the envelope declares {expected}",
-                        buf.len()
-                    ),
+                    format!("received {received} bytes, the envelope declares {expected}"),
                 )));
             }
         }
@@ -302,8 +323,36 @@ impl PlikStore {
                 )));
             }
         }
-        Ok(buf.freeze())
+        match sink {
+            Sink::Memory(buf) => Ok(Fetched::Memory(buf.freeze())),
+            Sink::File(mut f) => {
+                f.flush()
+                    .await
+                    .map_err(|e| Failure::Permanent(local_io(to.unwrap_or(Path::new("")), e)))?;
+                Ok(Fetched::File(received))
+            }
+        }
     }
+}
+
+enum Sink {
+    Memory(BytesMut),
+    File(tokio::io::BufWriter<tokio::fs::File>),
+}
+
+enum Fetched {
+    Memory(Bytes),
+    File(u64),
+}
+
+fn local_io(path: &Path, e: std::io::Error) -> Error {
+    Error::new(
+        ErrorCode::DownloadFailed,
+        format!(
+            "cannot write the downloaded payload to {}: {e}",
+            path.display()
+        ),
+    )
 }
 
 enum Failure {
@@ -353,9 +402,25 @@ impl PayloadStore for PlikStore {
 
     fn download<'a>(&'a self, request: DownloadRequest<'a>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
-            self.do_download(request)
-                .await
-                .map_err(|e| e.with_correlation_id(request.correlation_id))
+            match self.do_download(request, None).await {
+                Ok(Fetched::Memory(b)) => Ok(b),
+                Ok(Fetched::File(_)) => Err(Error::internal("download into memory wrote a file")),
+                Err(e) => Err(e.with_correlation_id(request.correlation_id)),
+            }
+        })
+    }
+
+    fn download_to_file<'a>(
+        &'a self,
+        request: DownloadRequest<'a>,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            match self.do_download(request, Some(path)).await {
+                Ok(Fetched::File(n)) => Ok(n),
+                Ok(Fetched::Memory(_)) => Err(Error::internal("download into a file kept memory")),
+                Err(e) => Err(e.with_correlation_id(request.correlation_id)),
+            }
         })
     }
 
