@@ -64,6 +64,15 @@ impl FromStr for Transport {
     }
 }
 
+/// A new UUID v4 as text. Drawn from the thread's CSPRNG rather than a system call per id:
+/// ids are generated several times per message.
+pub fn new_uuid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 /// The values `msg_purpose` may take when we send.
 pub const MSG_PURPOSES: [&str; 7] = [
     "ACK",
@@ -230,7 +239,16 @@ impl Envelope {
     /// payload has no bytes or a link payload no URL (an envelope we built is always complete).
     pub fn to_json(&self) -> Result<Vec<u8>> {
         self.check_complete()?;
-        let mut out = Vec::with_capacity(self.json_len());
+        // Room for the payload data plus a typical header; a large metadata map just grows it.
+        let data: usize = self
+            .payloads
+            .iter()
+            .map(|p| match p.transport {
+                Transport::Direct => p.data.as_ref().map_or(0, |d| d.len().div_ceil(3) * 4),
+                Transport::Link => p.url.as_ref().map_or(0, String::len),
+            } + 256)
+            .sum();
+        let mut out = Vec::with_capacity(data + 512);
         self.write(&mut out);
         Ok(out)
     }
@@ -328,6 +346,11 @@ impl Envelope {
     /// `INVALID_TRANSPORT`, `DESERIALIZATION_ERROR` (bad base64), `INTEGRITY_ERROR` (a direct
     /// payload whose `size` disagrees with its bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Envelope> {
+        // Well-formed envelopes take the typed path; anything else is parsed again field by
+        // field, so that the error names the field at fault.
+        if let Ok(typed) = serde_json::from_slice::<TypedEnvelope>(bytes) {
+            return typed.finish();
+        }
         let raw: RawEnvelope = serde_json::from_slice(bytes).map_err(|e| {
             Error::new(
                 ErrorCode::InvalidEnvelope,
@@ -357,6 +380,88 @@ impl Envelope {
             .map_err(|e| e.with_correlation_id(&cid))?;
         Ok(env)
     }
+}
+
+#[derive(Deserialize)]
+struct TypedEnvelope<'a> {
+    correlation_id: Option<String>,
+    msg_id: Option<String>,
+    timestamp: Option<String>,
+    send_to: Option<String>,
+    msg_purpose: Option<String>,
+    sender_name: Option<String>,
+    sender_id: Option<String>,
+    receiver_name: Option<String>,
+    receiver_id: Option<String>,
+    reply_to: Option<String>,
+    reply_to_msg_id: Option<String>,
+    broker_url: Option<String>,
+    metadata: Option<Map<String, Value>>,
+    #[serde(borrow)]
+    payloads: Vec<TypedPayload<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TypedPayload<'a> {
+    id: Option<String>,
+    dataname: String,
+    #[serde(borrow)]
+    payload_type: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    transport: std::borrow::Cow<'a, str>,
+    encoding: Option<String>,
+    size: Option<u64>,
+    #[serde(borrow)]
+    data: std::borrow::Cow<'a, str>,
+    metadata: Option<Map<String, Value>>,
+}
+
+impl TypedEnvelope<'_> {
+    fn finish(self) -> Result<Envelope> {
+        let mut env = Envelope::default();
+        macro_rules! field {
+            ($name:ident) => {
+                env.$name = self.$name.unwrap_or_default();
+            };
+        }
+        header_fields!(field);
+        env.metadata = self.metadata.unwrap_or_default();
+        let cid = env.correlation_id.clone();
+        env.payloads = self
+            .payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                finish_payload(
+                    i,
+                    Fields {
+                        id: p.id.unwrap_or_default(),
+                        dataname: p.dataname,
+                        payload_type: &p.payload_type,
+                        transport: &p.transport,
+                        encoding: p.encoding,
+                        size: p.size,
+                        data: p.data,
+                        metadata: p.metadata.unwrap_or_default(),
+                    },
+                )
+            })
+            .collect::<Result<_>>()
+            .map_err(|e| e.with_correlation_id(&cid))?;
+        Ok(env)
+    }
+}
+
+/// A payload's fields once their JSON types are known to be right.
+struct Fields<'a> {
+    id: String,
+    dataname: String,
+    payload_type: &'a str,
+    transport: &'a str,
+    encoding: Option<String>,
+    size: Option<u64>,
+    data: std::borrow::Cow<'a, str>,
+    metadata: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -480,12 +585,8 @@ fn required_string(raw: Option<&RawValue>, name: &str) -> Result<String> {
 fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
     let at = |f: &str| format!("payloads[{i}].{f}");
     let dataname = required_string(p.dataname, &at("dataname"))?;
-    let payload_type: PayloadType = required_string(p.payload_type, &at("payload_type"))?
-        .parse()
-        .map_err(|e: Error| e.with_detail("dataname", dataname.clone()))?;
-    let transport: Transport = required_string(p.transport, &at("transport"))?
-        .parse()
-        .map_err(|e: Error| e.with_detail("dataname", dataname.clone()))?;
+    let payload_type = required_string(p.payload_type, &at("payload_type"))?;
+    let transport = required_string(p.transport, &at("transport"))?;
     let size = match p.size {
         None => None,
         Some(r) if is_null(r) => None,
@@ -507,30 +608,55 @@ fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
             ))
         }
     };
-    let text: std::borrow::Cow<'_, str> =
+    let data: std::borrow::Cow<'_, str> =
         serde_json::from_str(data_raw.get()).map_err(|_| wrong_type(&data_field, "a string"))?;
+    finish_payload(
+        i,
+        Fields {
+            id,
+            dataname,
+            payload_type: &payload_type,
+            transport: &transport,
+            encoding,
+            size,
+            data,
+            metadata,
+        },
+    )
+}
+
+/// Checks type and transport, decodes direct data: the part shared by both parsing paths.
+fn finish_payload(i: usize, f: Fields<'_>) -> Result<Payload> {
+    let dataname = f.dataname;
+    let payload_type: PayloadType = f
+        .payload_type
+        .parse()
+        .map_err(|e: Error| e.with_detail("dataname", dataname.clone()))?;
+    let transport: Transport = f
+        .transport
+        .parse()
+        .map_err(|e: Error| e.with_detail("dataname", dataname.clone()))?;
     match transport {
         Transport::Direct => {
-            if let Some(enc) = encoding.as_deref() {
+            if let Some(enc) = f.encoding.as_deref() {
                 if enc != "base64" {
                     return Err(Error::new(
                         ErrorCode::DeserializationError,
                         format!(
-                            "{} is {enc:?}; direct payloads must be base64",
-                            at("encoding")
+                            "payloads[{i}].encoding is {enc:?}; direct payloads must be base64"
                         ),
                     ));
                 }
             }
-            let bytes = B64.decode(text.as_bytes()).map_err(|e| {
+            let bytes = B64.decode(f.data.as_bytes()).map_err(|e| {
                 Error::new(
                     ErrorCode::DeserializationError,
-                    format!("{data_field} is not valid base64: {e}"),
+                    format!("payloads[{i}].data is not valid base64: {e}"),
                 )
                 .with_detail("dataname", dataname.clone())
             })?;
             let actual = bytes.len() as u64;
-            if let Some(declared) = size {
+            if let Some(declared) = f.size {
                 if declared != actual {
                     return Err(Error::new(
                         ErrorCode::IntegrityError,
@@ -541,32 +667,33 @@ fn parse_payload(p: RawPayload<'_>, i: usize) -> Result<Payload> {
                 }
             }
             Ok(Payload {
-                id,
+                id: f.id,
                 dataname,
                 payload_type,
                 transport,
-                encoding: encoding.unwrap_or_else(|| "base64".into()),
+                encoding: f.encoding.unwrap_or_else(|| "base64".into()),
                 size: actual,
                 url: None,
                 data: Some(Bytes::from(bytes)),
                 file: None,
-                metadata,
+                metadata: f.metadata,
             })
         }
         Transport::Link => Ok(Payload {
-            id,
+            id: f.id,
             dataname,
             payload_type,
             transport,
-            encoding: encoding.unwrap_or_else(|| "none".into()),
+            encoding: f.encoding.unwrap_or_else(|| "none".into()),
             // Missing: unknown until fetched (0 never describes a link payload we write).
-            size: size
-                .or_else(|| metadata.get("payload_bytes").and_then(Value::as_u64))
+            size: f
+                .size
+                .or_else(|| f.metadata.get("payload_bytes").and_then(Value::as_u64))
                 .unwrap_or(0),
-            url: Some(text.into_owned()),
+            url: Some(f.data.into_owned()),
             data: None,
             file: None,
-            metadata,
+            metadata: f.metadata,
         }),
     }
 }

@@ -35,6 +35,8 @@ struct Inner {
     sender_id: String,
     closed: AtomicBool,
     events: Arc<Events>,
+    /// The server's `max_payload`, read at connect and again after a reconnection.
+    max_payload: std::sync::atomic::AtomicUsize,
 }
 
 /// Counters of connection events.
@@ -42,6 +44,8 @@ struct Inner {
 struct Events {
     slow_consumer: AtomicU64,
     disconnects: AtomicU64,
+    /// Set on (re)connection: the server, and so its `max_payload`, may have changed.
+    reconnected: AtomicBool,
 }
 
 fn connect_error(url: &str, e: impl std::fmt::Display) -> Error {
@@ -136,6 +140,9 @@ impl Client {
                             "NATS reports a slow consumer on subscription {sid}"
                         );
                     }
+                    async_nats::Event::Connected => {
+                        ev.reconnected.store(true, Ordering::Release);
+                    }
                     async_nats::Event::Disconnected => {
                         ev.disconnects.fetch_add(1, Ordering::Relaxed);
                         trace!(Level::Warn, "-", "Disconnected from NATS; reconnecting");
@@ -171,14 +178,16 @@ impl Client {
             None => Receiver::new(&config)?,
         };
         trace!(Level::Info, "-", "Connected to NATS at {url}");
+        let max_payload = nats.server_info().max_payload;
         Ok(Client {
             inner: Arc::new(Inner {
                 nats,
                 store,
                 link_base,
                 receiver,
-                sender_id: uuid::Uuid::new_v4().to_string(),
+                sender_id: crate::envelope::new_uuid(),
                 closed: AtomicBool::new(false),
+                max_payload: std::sync::atomic::AtomicUsize::new(max_payload),
                 events,
                 config,
             }),
@@ -205,7 +214,12 @@ impl Client {
 
     /// The largest message the server accepts, as it announced at connect.
     pub fn max_payload(&self) -> usize {
-        self.inner.nats.server_info().max_payload
+        let inner = &self.inner;
+        if inner.events.reconnected.swap(false, Ordering::AcqRel) {
+            let fresh = inner.nats.server_info().max_payload;
+            inner.max_payload.store(fresh, Ordering::Relaxed);
+        }
+        inner.max_payload.load(Ordering::Relaxed)
     }
 
     /// The underlying async-nats client, for what this library does not wrap.

@@ -224,7 +224,7 @@ fn download_file_name(dataname: &str) -> String {
     let safe = safe.trim_start_matches('.');
     format!(
         "{}-{}",
-        uuid::Uuid::new_v4(),
+        crate::envelope::new_uuid(),
         if safe.is_empty() { "payload" } else { safe }
     )
 }

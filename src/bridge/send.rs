@@ -161,7 +161,7 @@ pub(crate) async fn build(
     let cid = opts
         .correlation_id
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(crate::envelope::new_uuid);
     let tag = |e: Error| e.with_correlation_id(&cid);
     validate_publish_subject(ctx.subject).map_err(tag)?;
     let purpose = opts.msg_purpose.unwrap_or_else(|| "chat".into());
@@ -203,7 +203,7 @@ pub(crate) async fn build(
             _ => Transport::Direct,
         };
         wire.push(Payload {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::envelope::new_uuid(),
             dataname: p.dataname.clone(),
             payload_type: p.payload_type,
             transport,
@@ -222,7 +222,7 @@ pub(crate) async fn build(
         msg_id: opts
             .msg_id
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            .unwrap_or_else(crate::envelope::new_uuid),
         timestamp: crate::time::now_iso8601(),
         send_to: ctx.subject.to_owned(),
         msg_purpose: purpose,
