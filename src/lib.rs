@@ -16,6 +16,7 @@ pub mod error;
 pub mod fileserver;
 pub mod log;
 pub mod payload_type;
+pub mod progress;
 pub mod store;
 pub mod time;
 pub mod transport;
@@ -28,6 +29,7 @@ pub use config::{AllowedOrigins, Config, Credentials, LinkOptions, RetryPolicy, 
 pub use envelope::{Envelope, Payload, Transport};
 pub use error::{Error, ErrorCode, Result};
 pub use payload_type::PayloadType;
+pub use progress::Progress;
 
 /// The library's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -849,3 +849,48 @@ async fn link_payloads_can_be_received_into_files() {
     assert_eq!(e.code(), ErrorCode::IntegrityError);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_progress_can_be_followed() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 100_000;
+    let client = Client::connect(cfg).await.unwrap();
+    let progress = natsbridge::Progress::new();
+    let watcher = {
+        let progress = progress.clone();
+        // Samples never go backwards and never pass the total.
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                let (done, total) = (progress.done(), progress.total());
+                assert!(done >= last && (total == 0 || done <= total));
+                last = done;
+                if total > 0 && done == total {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let sent = client
+        .smartsend(
+            "progress",
+            vec![
+                OutgoingPayload::text("small", "direct, not counted"),
+                OutgoingPayload::binary("a", bytes_of(3 << 20, 1)),
+                OutgoingPayload::binary("b", bytes_of(700_000, 2)),
+            ],
+            SendOptions {
+                progress: Some(progress.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[1].transport, Transport::Link);
+    assert_eq!(progress.total(), (3 << 20) + 700_000);
+    assert_eq!(progress.done(), progress.total());
+    tokio::time::timeout(WAIT, watcher).await.unwrap().unwrap();
+}

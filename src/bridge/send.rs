@@ -5,7 +5,7 @@ use crate::envelope::{validate_msg_purpose, Envelope, Payload, Transport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
 use crate::payload_type::PayloadType;
-use crate::store::{PayloadStore, Uploaded};
+use crate::store::{PayloadStore, UploadRequest, Uploaded};
 use crate::transport::{fit_max_payload, placeholder_url, select};
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -88,6 +88,8 @@ pub struct SendOptions {
     pub size_threshold: Option<usize>,
     /// Fall back to direct when an upload fails, for this call.
     pub fallback_to_direct: Option<bool>,
+    /// Follows the uploads of link payloads (poll it from another task or thread).
+    pub progress: Option<crate::progress::Progress>,
 }
 
 /// What smartsend returns: the envelope as sent, and the JSON published (`msg_json`).
@@ -241,7 +243,16 @@ pub(crate) async fn build(
     // Measure with placeholder URLs; move payloads to link until the envelope fits.
     fit_max_payload(&mut env, ctx.max_payload, link_base).map_err(tag)?;
 
-    let uploaded = upload_links(&ctx, &mut env, &payloads, &cid).await;
+    if let Some(progress) = &opts.progress {
+        let total = env
+            .payloads
+            .iter()
+            .filter(|p| p.transport == Transport::Link)
+            .map(|p| p.size)
+            .sum();
+        progress.start(total);
+    }
+    let uploaded = upload_links(&ctx, &mut env, &payloads, &cid, opts.progress.as_ref()).await;
     let fallback = opts.fallback_to_direct.unwrap_or(ctx.fallback_to_direct);
     let mut done: Vec<Uploaded> = Vec::new();
     let mut failure: Option<Error> = None;
@@ -342,6 +353,7 @@ async fn upload_links(
     env: &mut Envelope,
     payloads: &[OutgoingPayload],
     cid: &str,
+    progress: Option<&crate::progress::Progress>,
 ) -> Vec<(usize, Result<Uploaded>)> {
     let Some((store, _)) = ctx.store else {
         return Vec::new();
@@ -354,7 +366,15 @@ async fn upload_links(
         .map(|(i, p)| {
             let data = payloads[i].data.clone();
             let name = p.dataname.clone();
-            async move { (i, store.upload(&name, data, cid).await) }
+            async move {
+                let request = UploadRequest {
+                    dataname: &name,
+                    data,
+                    correlation_id: cid,
+                    progress,
+                };
+                (i, store.upload(request).await)
+            }
         });
     futures_util::future::join_all(jobs).await
 }

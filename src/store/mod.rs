@@ -26,6 +26,19 @@ pub struct Uploaded {
     pub discard_token: Option<String>,
 }
 
+/// One payload to upload.
+#[derive(Debug, Clone)]
+pub struct UploadRequest<'a> {
+    /// The caller's name for it (used as the file name).
+    pub dataname: &'a str,
+    /// The serialized bytes.
+    pub data: Bytes,
+    /// For log lines and errors.
+    pub correlation_id: &'a str,
+    /// Advanced as bytes are sent, when the caller asked to follow the transfer.
+    pub progress: Option<&'a crate::progress::Progress>,
+}
+
 /// What the receiver knows about a link payload before fetching it.
 #[derive(Debug, Clone, Copy)]
 pub struct DownloadRequest<'a> {
@@ -44,12 +57,7 @@ pub struct DownloadRequest<'a> {
 /// A claim-check store: upload bytes, get a URL; download a URL, get the bytes.
 pub trait PayloadStore: Send + Sync + 'static {
     /// Uploads one payload. Fails with `UPLOAD_FAILED`.
-    fn upload<'a>(
-        &'a self,
-        dataname: &'a str,
-        data: Bytes,
-        correlation_id: &'a str,
-    ) -> BoxFuture<'a, Result<Uploaded>>;
+    fn upload<'a>(&'a self, request: UploadRequest<'a>) -> BoxFuture<'a, Result<Uploaded>>;
 
     /// Downloads one payload with the retry policy. Fails with `DOWNLOAD_FAILED`,
     /// `INTEGRITY_ERROR` or `PAYLOAD_TOO_LARGE`.

@@ -2,7 +2,7 @@
 //! download with exponential backoff, no redirects, a `plik_client` User-Agent, a size cap and
 //! sha256 verification.
 
-use super::{base_string, BoxFuture, DownloadRequest, PayloadStore, Uploaded};
+use super::{base_string, BoxFuture, DownloadRequest, PayloadStore, UploadRequest, Uploaded};
 use crate::config::{LinkOptions, RetryPolicy};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
@@ -108,7 +108,8 @@ impl PlikStore {
         self.base.as_deref()
     }
 
-    async fn do_upload(&self, dataname: &str, data: Bytes, cid: &str) -> Result<Uploaded> {
+    async fn do_upload(&self, req: UploadRequest<'_>) -> Result<Uploaded> {
+        let (dataname, cid) = (req.dataname, req.correlation_id);
         let base = self
             .base
             .as_deref()
@@ -144,8 +145,12 @@ impl PlikStore {
         }
 
         let name = routable_name(dataname);
-        let len = data.len() as u64;
-        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(data), len)
+        let len = req.data.len() as u64;
+        let body = match req.progress {
+            None => reqwest::Body::from(req.data),
+            Some(progress) => counted_body(req.data, progress.clone()),
+        };
+        let part = reqwest::multipart::Part::stream_with_length(body, len)
             .file_name(name.clone())
             .mime_str("application/octet-stream")
             .map_err(|e| Error::internal(format!("multipart part: {e}")))?;
@@ -335,6 +340,18 @@ impl PlikStore {
     }
 }
 
+/// The bytes as a body sent in 256 KiB slices (no copies), counting each slice as it goes.
+fn counted_body(data: Bytes, progress: crate::progress::Progress) -> reqwest::Body {
+    const SLICE: usize = 256 * 1024;
+    let len = data.len();
+    let slices = (0..len.div_ceil(SLICE)).map(move |i| {
+        let chunk = data.slice(i * SLICE..((i + 1) * SLICE).min(len));
+        progress.advance(chunk.len() as u64);
+        Ok::<_, std::io::Error>(chunk)
+    });
+    reqwest::Body::wrap_stream(futures_util::stream::iter(slices))
+}
+
 enum Sink {
     Memory(BytesMut),
     File(tokio::io::BufWriter<tokio::fs::File>),
@@ -384,19 +401,13 @@ pub(crate) fn http_client(
 }
 
 impl PayloadStore for PlikStore {
-    fn upload<'a>(
-        &'a self,
-        dataname: &'a str,
-        data: Bytes,
-        correlation_id: &'a str,
-    ) -> BoxFuture<'a, Result<Uploaded>> {
+    fn upload<'a>(&'a self, request: UploadRequest<'a>) -> BoxFuture<'a, Result<Uploaded>> {
+        let (dataname, correlation_id) = (request.dataname, request.correlation_id);
         Box::pin(async move {
-            self.do_upload(dataname, data, correlation_id)
-                .await
-                .map_err(|e| {
-                    e.with_correlation_id(correlation_id)
-                        .with_detail("dataname", dataname)
-                })
+            self.do_upload(request).await.map_err(|e| {
+                e.with_correlation_id(correlation_id)
+                    .with_detail("dataname", dataname)
+            })
         })
     }
 
