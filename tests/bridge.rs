@@ -894,3 +894,99 @@ async fn upload_progress_can_be_followed() {
     assert_eq!(progress.done(), progress.total());
     tokio::time::timeout(WAIT, watcher).await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_when_the_url_asks_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (ca, ca_key, cert, key) = (
+        path("ca.pem"),
+        path("ca.key"),
+        path("cert.pem"),
+        path("key.pem"),
+    );
+    std::fs::write(
+        path("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is needed for the TLS test (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A throwaway CA, and a server certificate it signs for 127.0.0.1.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &key,
+        "-out",
+        &path("leaf.csr"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("leaf.csr"),
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &path("leaf.ext"),
+        "-out",
+        &cert,
+    ]);
+    let nats = NatsServer::with_config(&format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        cert, key
+    ));
+    let mut cfg = config(&nats, None).with_nats_url(format!("tls://127.0.0.1:{}", nats.port));
+    // Without our root certificate the server is not trusted.
+    let e = Client::connect(cfg.clone()).await.err().unwrap();
+    assert_eq!(e.code(), ErrorCode::NatsConnectionFailed, "{e}");
+    cfg.tls.root_certificates.push(ca.into());
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("secure", None).await.unwrap();
+    client
+        .smartsend(
+            "secure",
+            vec![OutgoingPayload::text("m", "over TLS")],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&sub).await.unwrap().payloads[0].bytes().unwrap(),
+        b"over TLS"
+    );
+}
