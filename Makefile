@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all test test-rust lint build fmt clean
+.PHONY: all test test-rust test-c test-decl header lint build fmt clean
 
 all: build
 
@@ -34,7 +34,22 @@ test-rust: $(NATS_SERVER)
 		NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) test --no-fail-fast; \
 	fi
 
-test: lint test-rust
+# The C ABI: header and symbol checks, the C tests built as C and C++ against
+# libnatsbridge.so, run against a real nats-server and the embedded file server, and again
+# under valgrind (tests/c/run.sh).
+test-c: $(NATS_SERVER)
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash tests/c/run.sh
+
+# Every foreign declaration of the Python, Node and Julia bindings against the header, and
+# the checker's own tests (which feed it wrong signatures).
+test-decl:
+	bash tools/run-decl-check.sh
+
+# Regenerates include/natsbridge.h after a change to src/ffi/ (commit the result).
+header:
+	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
+
+test: lint test-decl test-rust test-c
 
 fmt:
 	$(CARGO) fmt

@@ -40,7 +40,9 @@ fn main() {
     for _ in 0..n {
         let env = Envelope::from_json(&json).unwrap();
         let p = &env.payloads[0];
-        p.payload_type.validate_incoming(p.bytes().unwrap()).unwrap();
+        p.payload_type
+            .validate_incoming(p.bytes().unwrap())
+            .unwrap();
     }
     let parse = start.elapsed().as_secs_f64() / n as f64 * 1e6;
     println!(

@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod ffi;
 pub mod fileserver;
 pub mod log;
 pub mod payload_type;
