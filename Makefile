@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all test test-rust test-c test-decl header lint build fmt clean
+.PHONY: all test test-rust test-c test-decl test-python header lint build fmt clean
 
 all: build
 
@@ -45,11 +45,15 @@ test-c: $(NATS_SERVER)
 test-decl:
 	bash tools/run-decl-check.sh
 
+# The Python binding's pytest suite (installs pytest, nats-py, pyarrow, pandas into .venv).
+test-python: $(NATS_SERVER)
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash bindings/python/run-tests.sh
+
 # Regenerates include/natsbridge.h after a change to src/ffi/ (commit the result).
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c
+test: lint test-decl test-rust test-c test-python
 
 fmt:
 	$(CARGO) fmt

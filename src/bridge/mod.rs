@@ -328,8 +328,8 @@ impl Client {
             _ => deadline(limit, "subscribe", nats.subscribe(subject.to_owned())).await?,
         };
         // Make sure the server has registered the interest before returning, so a message
-        // published right after this call is delivered.
-        deadline(limit, "flush", nats.flush()).await?;
+        // published right after this call (by anyone) is delivered.
+        self.round_trip().await?;
         Ok(Subscription::start(
             sub,
             subject.to_owned(),
@@ -421,15 +421,40 @@ impl Client {
         self.smartsend(&request.reply_to, payloads, options).await
     }
 
-    /// Waits until everything published so far has reached the server.
+    /// Waits until the server has processed everything sent so far (publishes and
+    /// subscriptions) on this connection.
     pub async fn flush(&self) -> Result<()> {
         self.check_open()?;
-        deadline(
-            self.inner.config.operation_timeout,
-            "flush",
-            self.inner.nats.flush(),
-        )
-        .await
+        self.round_trip().await
+    }
+
+    /// A round trip through the server: a message to a fresh inbox of our own comes back only
+    /// after the server has processed every command we sent before it (it handles one
+    /// connection's commands in order). The client's own flush only empties the socket buffer.
+    async fn round_trip(&self) -> Result<()> {
+        let nats = &self.inner.nats;
+        let limit = self.inner.config.operation_timeout;
+        let inbox = nats.new_inbox();
+        let mut echo = deadline(limit, "flush", nats.subscribe(inbox.clone())).await?;
+        deadline(limit, "flush", nats.publish(inbox, Bytes::new())).await?;
+        deadline(limit, "flush", nats.flush()).await?;
+        use futures_util::StreamExt as _;
+        let came_back = tokio::time::timeout(limit, echo.next()).await;
+        let _ = echo.unsubscribe().await;
+        match came_back {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Error::new(
+                ErrorCode::Closed,
+                "the connection closed during a flush",
+            )),
+            Err(_) => Err(Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the NATS server did not answer a flush within {} ms",
+                    limit.as_millis()
+                ),
+            )),
+        }
     }
 
     /// Flushes what is queued, then closes the connection (subscriptions end after delivering

@@ -1,0 +1,680 @@
+"""The machinery shared by the sync and asyncio APIs: checked calls, owned handles,
+configuration, send options, envelopes, and closing everything at interpreter exit.
+
+Nothing here is public; ``client.py`` and ``aio.py`` build the API on it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import logging
+import threading
+import uuid
+import weakref
+from ctypes import byref, c_size_t, c_void_p
+from dataclasses import dataclass, fields
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypedDict,
+    Union,
+)
+
+from . import _ffi
+from ._ffi import lib
+from ._values import deserialize, deserialize_file, serialize
+from .errors import (
+    ClosedError,
+    DeserializationError,
+    InternalError,
+    InvalidArgumentError,
+    NatsBridgeError,
+    error_for,
+)
+
+log = logging.getLogger("natsbridge")
+log.addHandler(logging.NullHandler())  # quiet unless the application configures logging
+
+#: A payload to send: ``(dataname, data, payload_type)``, optionally followed by a dict of
+#: extra payload metadata.
+PayloadIn = Union[Tuple[str, Any, str], Tuple[str, Any, str, Mapping[str, Any]]]
+
+#: A received payload: ``(dataname, value, payload_type)``.
+PayloadOut = Tuple[str, Any, str]
+
+#: A received envelope: the walkthrough's keys (``correlation_id``, ``msg_id``, ``timestamp``,
+#: ``send_to``, ``msg_purpose``, ``sender_name``, ``sender_id``, ``receiver_name``,
+#: ``receiver_id``, ``reply_to``, ``reply_to_msg_id``, ``broker_url``, ``metadata``) and
+#: ``payloads``, a list of ``(dataname, value, payload_type)`` tuples.
+Envelope = Dict[str, Any]
+
+
+class SendOptions(TypedDict, total=False):
+    """Per-call options of a send (every envelope field of wire format §1, and transport).
+
+    Unset fields take the defaults: new UUIDs, ``msg_purpose="chat"``, the client's sender.
+    """
+
+    correlation_id: str
+    msg_id: str
+    msg_purpose: str  # ACK, NACK, updateStatus, shutdown, chat, command, event
+    sender_name: str
+    sender_id: str
+    receiver_name: str
+    receiver_id: str
+    reply_to: str
+    reply_to_msg_id: str
+    metadata: Mapping[str, Any]
+    size_threshold: int  # bytes; payloads at least this large go by link
+    fallback_to_direct: bool  # when an upload fails and the envelope fits inline
+    progress: "Progress"  # upload progress of this send, to poll while it runs
+
+
+_SEND_TEXT_OPTIONS = (
+    "correlation_id",
+    "msg_id",
+    "msg_purpose",
+    "sender_name",
+    "sender_id",
+    "receiver_name",
+    "receiver_id",
+    "reply_to",
+    "reply_to_msg_id",
+)
+SEND_OPTION_NAMES = frozenset(
+    _SEND_TEXT_OPTIONS + ("metadata", "size_threshold", "fallback_to_direct", "progress")
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Checked calls
+
+
+def raise_status(
+    status: int,
+    message: Optional[str] = None,
+    *,
+    correlation_id: Optional[str] = None,
+) -> None:
+    """Raises the exception for a failing status, with this thread's last error message."""
+    if message is None:
+        message = _ffi.last_error_message() or _ffi.status_str(status)
+    code = _ffi.status_code_name(status)
+    raise error_for(code, message, status=status, correlation_id=correlation_id)
+
+
+def handed_out(out: c_void_p) -> int:
+    """The pointer a successful call stored in its out-parameter."""
+    if not out.value:
+        raise InternalError("the library reported success but handed out NULL")
+    return out.value
+
+
+def check(status: int, *, correlation_id: Optional[str] = None) -> None:
+    """Raises unless ``status`` is ``NB_OK``."""
+    if status != _ffi.NB_OK:
+        raise_status(status, correlation_id=correlation_id)
+
+
+def cstr(value: Any, what: str) -> bytes:
+    """A ``str`` argument as NUL-terminated UTF-8 (refusing embedded NULs)."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a str, not {type(value).__name__}")
+    if "\0" in value:
+        raise InvalidArgumentError(f"{what} must not contain NUL characters")
+    return value.encode("utf-8")
+
+
+def millis(seconds: Optional[float], what: str, *, none: int = -1) -> int:
+    """Seconds (float) as whole milliseconds; ``None`` gives ``none``."""
+    if seconds is None:
+        return none
+    try:
+        ms = int(round(float(seconds) * 1000))
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{what} must be a number of seconds, not {seconds!r}") from None
+    if ms < 0:
+        raise InvalidArgumentError(f"{what} must not be negative")
+    return ms
+
+
+# ---------------------------------------------------------------------------------------
+# Owned handles
+
+
+class Handle:
+    """An owned library pointer, released exactly once.
+
+    Calls borrow the pointer through ``use()``; ``release()`` stops new uses, waits for
+    running ones (a blocked pull is woken by the matching ``*_close`` first), then frees. A
+    released handle raises :class:`ClosedError`, so closing twice is harmless.
+    """
+
+    __slots__ = ("_ptr", "_free", "_what", "_cond", "_users", "__weakref__")
+
+    def __init__(self, ptr: int, free: Callable[[int], None], what: str) -> None:
+        self._ptr: Optional[int] = ptr
+        self._free = free
+        self._what = what
+        self._cond = threading.Condition()
+        self._users = 0
+
+    @property
+    def released(self) -> bool:
+        return self._ptr is None
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[int]:
+        with self._cond:
+            ptr = self._ptr
+            if ptr is None:
+                raise ClosedError(f"the {self._what} is closed")
+            self._users += 1
+        try:
+            yield ptr
+        finally:
+            with self._cond:
+                self._users -= 1
+                if self._users == 0:
+                    self._cond.notify_all()
+
+    def release(self, wait: Optional[float] = None) -> None:
+        """Frees the pointer once no call uses it (``wait`` seconds at most: past that the
+        pointer is leaked rather than freed under a running call)."""
+        with self._cond:
+            ptr = self._ptr
+            if ptr is None:
+                return
+            self._ptr = None
+            if not self._cond.wait_for(lambda: self._users == 0, wait):
+                log.warning("natsbridge: a %s was still in use at close; not freed", self._what)
+                return
+        self._free(ptr)
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of a connection (and of :func:`natsbridge.smartreceive` without a client).
+
+    Every field left ``None`` keeps the library's default, with the environment applied
+    (``NATS_URL``, ``FILESERVER_URL``, ``SIZE_THRESHOLD``) unless ``use_env`` is false.
+    Durations are in seconds.
+    """
+
+    nats_url: Union[str, Sequence[str], None] = None
+    fileserver_url: Optional[str] = None  # "" disables link transport
+    size_threshold: Optional[int] = None
+    sender_name: Optional[str] = None
+    client_name: Optional[str] = None
+    connect_timeout: Optional[float] = None
+    operation_timeout: Optional[float] = None
+    http_idle_timeout: Optional[float] = None
+    subscription_queue: Optional[int] = None
+    token: Optional[str] = None
+    user: Optional[str] = None
+    password: Optional[str] = None
+    creds_file: Optional[str] = None
+    tls_required: Optional[bool] = None
+    tls_root_certificates: Sequence[str] = ()
+    tls_client_certificate: Optional[Tuple[str, str]] = None
+    link_oneshot: Optional[bool] = None
+    link_ttl: Optional[float] = None
+    fallback_to_direct: Optional[bool] = None
+    allowed_origins: Sequence[str] = ()  # "*" allows any http(s) origin
+    max_download_bytes: Optional[int] = None
+    download_retry: Optional[Tuple[int, float, float]] = None  # attempts, first delay, cap
+    parallel_downloads: Optional[int] = None
+    # Received link payloads stream into files here instead of memory: binary types arrive
+    # as pathlib.Path (the file is yours), arrowtable as a memory-mapped Table.
+    download_dir: Optional[str] = None
+    use_env: bool = True
+
+    @classmethod
+    def of(cls, config: Optional["Config"] = None, **settings: Any) -> "Config":
+        """``config`` with ``settings`` replacing its fields (TypeError for unknown names)."""
+        base = config if config is not None else cls()
+        if not settings:
+            return base
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise TypeError(f"unknown natsbridge setting(s): {', '.join(unknown)}")
+        values = {f.name: getattr(base, f.name) for f in fields(cls)}
+        values.update(settings)
+        return cls(**values)
+
+    @contextlib.contextmanager
+    def _handle(self) -> Iterator[int]:
+        """A library ``nb_config`` built from these settings, freed afterwards."""
+        out = c_void_p()
+        check(lib.nb_config_from_env(byref(out)) if self.use_env else lib.nb_config_new(byref(out)))
+        cfg = handed_out(out)
+        try:
+            self._apply(cfg)
+            yield cfg
+        finally:
+            lib.nb_config_free(cfg)
+
+    def _apply(self, cfg: int) -> None:
+        def s(value: Any, what: str) -> bytes:
+            return cstr(value, what)
+
+        calls: List[Tuple[Any, Tuple[Any, ...]]] = []
+        if self.nats_url is not None:
+            url = self.nats_url if isinstance(self.nats_url, str) else ",".join(self.nats_url)
+            calls.append((lib.nb_config_set_nats_url, (s(url, "nats_url"),)))
+        if self.fileserver_url is not None:
+            calls.append(
+                (lib.nb_config_set_fileserver_url, (s(self.fileserver_url, "fileserver_url"),))
+            )
+        if self.size_threshold is not None:
+            calls.append(
+                (lib.nb_config_set_size_threshold, (_count(self.size_threshold, "size_threshold"),))
+            )
+        if self.sender_name is not None:
+            calls.append((lib.nb_config_set_sender_name, (s(self.sender_name, "sender_name"),)))
+        if self.client_name is not None:
+            calls.append((lib.nb_config_set_client_name, (s(self.client_name, "client_name"),)))
+        for name, fn in (
+            ("connect_timeout", lib.nb_config_set_connect_timeout_ms),
+            ("operation_timeout", lib.nb_config_set_operation_timeout_ms),
+            ("http_idle_timeout", lib.nb_config_set_http_idle_timeout_ms),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                calls.append((fn, (millis(value, name),)))
+        if self.subscription_queue is not None:
+            calls.append(
+                (
+                    lib.nb_config_set_subscription_queue,
+                    (_count(self.subscription_queue, "subscription_queue"),),
+                )
+            )
+        if self.token is not None:
+            calls.append((lib.nb_config_set_token, (s(self.token, "token"),)))
+        if self.user is not None or self.password is not None:
+            calls.append(
+                (
+                    lib.nb_config_set_user_password,
+                    (s(self.user or "", "user"), s(self.password or "", "password")),
+                )
+            )
+        if self.creds_file is not None:
+            calls.append((lib.nb_config_set_creds_file, (s(str(self.creds_file), "creds_file"),)))
+        if self.tls_required is not None:
+            calls.append((lib.nb_config_set_tls_required, (bool(self.tls_required),)))
+        for pem in self.tls_root_certificates:
+            calls.append(
+                (lib.nb_config_add_tls_root_certificate, (s(str(pem), "tls_root_certificates"),))
+            )
+        if self.tls_client_certificate is not None:
+            cert, key = self.tls_client_certificate
+            calls.append(
+                (
+                    lib.nb_config_set_tls_client_certificate,
+                    (s(str(cert), "tls certificate"), s(str(key), "tls key")),
+                )
+            )
+        if self.link_oneshot is not None:
+            calls.append((lib.nb_config_set_link_oneshot, (bool(self.link_oneshot),)))
+        if self.link_ttl is not None:
+            calls.append((lib.nb_config_set_link_ttl_s, (_count(int(self.link_ttl), "link_ttl"),)))
+        if self.fallback_to_direct is not None:
+            calls.append((lib.nb_config_set_fallback_to_direct, (bool(self.fallback_to_direct),)))
+        for origin in self.allowed_origins:
+            calls.append((lib.nb_config_add_allowed_origin, (s(origin, "allowed_origins"),)))
+        if self.max_download_bytes is not None:
+            calls.append(
+                (
+                    lib.nb_config_set_max_download_bytes,
+                    (_count(self.max_download_bytes, "max_download_bytes"),),
+                )
+            )
+        if self.download_retry is not None:
+            attempts, first, cap = self.download_retry
+            calls.append(
+                (
+                    lib.nb_config_set_download_retry,
+                    (
+                        _count(attempts, "download_retry attempts"),
+                        millis(first, "download_retry first delay"),
+                        millis(cap, "download_retry max delay"),
+                    ),
+                )
+            )
+        if self.parallel_downloads is not None:
+            calls.append(
+                (
+                    lib.nb_config_set_parallel_downloads,
+                    (_count(self.parallel_downloads, "parallel_downloads"),),
+                )
+            )
+        if self.download_dir is not None:
+            calls.append(
+                (lib.nb_config_set_download_dir, (s(str(self.download_dir), "download_dir"),))
+            )
+        for fn, args in calls:
+            check(fn(cfg, *args))
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(f"{what} must be a non-negative int, not {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# Sending
+
+
+@contextlib.contextmanager
+def send_options(options: Mapping[str, Any]) -> Iterator[Tuple[Optional[int], str]]:
+    """An ``nb_send_options`` for ``options`` (freed afterwards) and the correlation id the
+    send will carry: the caller's, or a new UUID v4 chosen here so that errors name it."""
+    unknown = sorted(set(options) - SEND_OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown send option(s): {', '.join(unknown)}")
+    correlation_id = options.get("correlation_id") or str(uuid.uuid4())
+    out = c_void_p()
+    check(lib.nb_send_options_new(byref(out)))
+    opts = out.value
+    try:
+        for name in _SEND_TEXT_OPTIONS:
+            value = correlation_id if name == "correlation_id" else options.get(name)
+            if value is not None:
+                fn = getattr(lib, "nb_send_options_set_" + name)
+                check(fn(opts, cstr(value, name)), correlation_id=correlation_id)
+        if options.get("metadata") is not None:
+            meta = options["metadata"]
+            if not isinstance(meta, Mapping):
+                raise InvalidArgumentError("metadata must be a dict")
+            text = json.dumps(dict(meta), ensure_ascii=False, default=str)
+            check(
+                lib.nb_send_options_set_metadata_json(opts, text.encode("utf-8")),
+                correlation_id=correlation_id,
+            )
+        if options.get("size_threshold") is not None:
+            threshold = _count(options["size_threshold"], "size_threshold")
+            if threshold == 0:
+                raise InvalidArgumentError("size_threshold must be at least 1 byte")
+            check(lib.nb_send_options_set_size_threshold(opts, threshold))
+        if options.get("fallback_to_direct") is not None:
+            check(
+                lib.nb_send_options_set_fallback_to_direct(
+                    opts, bool(options["fallback_to_direct"])
+                )
+            )
+        progress = options.get("progress")
+        if progress is not None:
+            if not isinstance(progress, Progress):
+                raise InvalidArgumentError("progress must be a natsbridge.Progress")
+            with progress._handle.use() as ptr:
+                # The options keep their own reference: the counter may be freed any time.
+                check(lib.nb_send_options_set_progress(opts, ptr))
+        yield opts, correlation_id
+    finally:
+        lib.nb_send_options_free(opts)
+
+
+class Progress:
+    """Upload progress of a send: pass it as ``smartsend(..., progress=p)`` and read
+    :attr:`done` / :attr:`total` from any thread (or the event loop) while the send runs.
+
+    Counts the bytes of link payloads only; ``total`` is 0 until uploads start, or when
+    everything goes direct. One counter may be reused for several sends.
+    """
+
+    def __init__(self) -> None:
+        out = c_void_p()
+        check(lib.nb_progress_new(byref(out)))
+        self._handle = Handle(handed_out(out), lib.nb_progress_free, "progress counter")
+
+    @property
+    def done(self) -> int:
+        """Bytes of link payloads uploaded so far."""
+        with self._handle.use() as p:
+            return int(lib.nb_progress_done(p))
+
+    @property
+    def total(self) -> int:
+        """Bytes of link payloads to upload in all (0 before the upload starts)."""
+        with self._handle.use() as p:
+            return int(lib.nb_progress_total(p))
+
+    def __repr__(self) -> str:
+        if self._handle.released:
+            return "<natsbridge.Progress freed>"
+        return f"<natsbridge.Progress {self.done}/{self.total} bytes>"
+
+    def __del__(self) -> None:
+        try:
+            self._handle.release(wait=0)
+        except Exception:  # pragma: no cover - interpreter teardown
+            pass
+
+
+def _address(buf: Any) -> int:
+    if isinstance(buf, bytes):
+        return ctypes.cast(ctypes.c_char_p(buf), c_void_p).value or 0
+    return ctypes.addressof(buf)
+
+
+class PayloadArray:
+    """The ``nb_payload_in`` array of a send, with the Python buffers it points into."""
+
+    __slots__ = ("array", "count", "_keep")
+
+    def __init__(self, payloads: Iterable[PayloadIn]) -> None:
+        if isinstance(payloads, (str, bytes)) or not isinstance(payloads, Iterable):
+            raise InvalidArgumentError(
+                "payloads must be a list of (dataname, data, payload_type) tuples"
+            )
+        items = list(payloads)
+        self.count = len(items)
+        self.array = (_ffi.nb_payload_in * max(self.count, 1))()
+        self._keep: List[Any] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, (tuple, list)) or len(item) not in (3, 4):
+                raise InvalidArgumentError(
+                    f"payload {i} must be a (dataname, data, payload_type) tuple, "
+                    f"optionally followed by a metadata dict; got {item!r:.80}"
+                )
+            dataname, value, payload_type = item[0], item[1], item[2]
+            metadata = item[3] if len(item) == 4 else None
+            name = cstr(dataname, f"payload {i} dataname")
+            ptype = cstr(payload_type, f"payload {dataname!r} payload_type")
+            buf, n = serialize(dataname, value, payload_type)
+            self._keep.append(buf)
+            slot = self.array[i]
+            slot.dataname = name
+            slot.payload_type = ptype
+            slot.data = _address(buf) if n else None
+            slot.len = n
+            if metadata is not None:
+                if not isinstance(metadata, Mapping):
+                    raise InvalidArgumentError(f"metadata of payload {dataname!r} must be a dict")
+                slot.metadata_json = json.dumps(dict(metadata), ensure_ascii=False).encode("utf-8")
+
+
+def take_string(ptr: c_void_p) -> str:
+    """Reads and frees a string handed out by the library."""
+    try:
+        return ctypes.string_at(ptr.value).decode("utf-8") if ptr.value else ""
+    finally:
+        lib.nb_string_free(ptr)
+
+
+def reply_options(
+    request: Mapping[str, Any], options: Mapping[str, Any]
+) -> Tuple[str, Dict[str, Any]]:
+    """The subject and options of a reply to ``request`` (the rule of ``nb_client_reply``:
+    to its ``reply_to``, with its ``msg_id`` as ``reply_to_msg_id``, its ``correlation_id``,
+    and its sender as receiver, unless ``options`` sets them)."""
+    if not isinstance(request, Mapping):
+        raise InvalidArgumentError("reply() takes a received envelope (a dict)")
+    subject = request.get("reply_to") or ""
+    if not subject:
+        raise InvalidArgumentError(
+            "the request envelope has no reply_to subject to answer on",
+            correlation_id=request.get("correlation_id"),
+        )
+    merged = dict(options)
+    for key, source in (
+        ("reply_to_msg_id", "msg_id"),
+        ("correlation_id", "correlation_id"),
+        ("receiver_name", "sender_name"),
+        ("receiver_id", "sender_id"),
+    ):
+        if merged.get(key) is None and request.get(source):
+            merged[key] = request[source]
+    return subject, merged
+
+
+# ---------------------------------------------------------------------------------------
+# Receiving
+
+
+def message_bytes(msg: Any) -> bytes:
+    """The raw bytes of a NATS message given as bytes, str, a buffer, or an object with
+    ``.data`` (a nats-py ``Msg``)."""
+    data = getattr(msg, "data", msg)
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise InvalidArgumentError(
+        f"smartreceive takes bytes, str or a NATS message with .data, not {type(msg).__name__}"
+    )
+
+
+def correlation_id_of(raw: bytes) -> Optional[str]:
+    """Best effort: the correlation id of a raw envelope (to tag an error with)."""
+    try:
+        value = json.loads(raw).get("correlation_id")
+    except Exception:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+#: The header keys in wire order (wire format §1): received dicts list them in this order.
+HEADER_KEYS = (
+    "correlation_id",
+    "msg_id",
+    "timestamp",
+    "send_to",
+    "msg_purpose",
+    "sender_name",
+    "sender_id",
+    "receiver_name",
+    "receiver_id",
+    "reply_to",
+    "reply_to_msg_id",
+    "broker_url",
+    "metadata",
+)
+
+
+def envelope_dict(env: int) -> Envelope:
+    """Converts a library envelope to the walkthrough's dict (does not free it)."""
+    found = json.loads(_ffi.text(lib.nb_envelope_header_json(env)) or "{}")
+    header = {k: found.pop(k) for k in HEADER_KEYS if k in found}
+    header.update(found)
+    cid = header.get("correlation_id")
+    payloads: List[PayloadOut] = []
+    data = c_void_p()
+    size = c_size_t()
+    for i in range(lib.nb_envelope_payload_count(env)):
+        dataname = _ffi.text(lib.nb_envelope_payload_dataname(env, i)) or ""
+        ptype = _ffi.text(lib.nb_envelope_payload_type(env, i)) or ""
+        path = _ffi.text(lib.nb_envelope_payload_file(env, i))
+        try:
+            if path is not None:  # downloaded into a file (Config.download_dir)
+                value = deserialize_file(dataname, path, ptype)
+                payloads.append((dataname, value, ptype))
+                continue
+            check(
+                lib.nb_envelope_payload_bytes(env, i, byref(data), byref(size)), correlation_id=cid
+            )
+            raw = ctypes.string_at(data.value or 0, size.value) if size.value else b""
+            value = deserialize(dataname, raw, ptype)
+        except (ImportError, NatsBridgeError):
+            raise
+        except Exception as e:
+            raise DeserializationError(
+                f"payload {dataname!r} ({ptype}) could not be converted to a Python value: {e}",
+                correlation_id=cid,
+            ) from e
+        payloads.append((dataname, value, ptype))
+    header["payloads"] = payloads
+    return header
+
+
+def take_envelope(env: int) -> Envelope:
+    """Converts and frees a library envelope."""
+    try:
+        return envelope_dict(env)
+    finally:
+        lib.nb_envelope_free(env)
+
+
+# ---------------------------------------------------------------------------------------
+# Closing everything at interpreter exit
+
+
+_live: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_live_lock = threading.Lock()
+_shut_down = False
+
+
+def register(obj: Any) -> None:
+    """Tracks an object with ``_close_at_exit()`` and ``_EXIT_ORDER`` for ``shutdown``."""
+    with _live_lock:
+        _live.add(obj)
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Closes every live subscription, then every client, then stops the library's runtime.
+
+    Registered with ``atexit``; safe to call more than once. Handles used after it fail with
+    :class:`~natsbridge.ClosedError`.
+    """
+    global _shut_down
+    with _live_lock:
+        objs = sorted(_live, key=lambda o: o._EXIT_ORDER)
+        _live.clear()
+    for obj in objs:
+        try:
+            obj._close_at_exit()
+        except Exception:  # pragma: no cover - best effort at exit
+            log.exception("natsbridge: error while closing %r at exit", obj)
+    from . import _logging
+
+    _logging.disable()
+    if not _shut_down:
+        _shut_down = True
+        lib.nb_runtime_shutdown(millis(timeout, "timeout"))
+
+
+atexit.register(shutdown)
+
+
+def is_message_error(err: NatsBridgeError) -> bool:
+    """True for the error of one undeliverable message (the subscription goes on)."""
+    return not isinstance(err, ClosedError)
