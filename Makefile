@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all test test-rust test-c test-decl test-python header lint build fmt clean
+.PHONY: all test test-rust test-c test-decl test-python test-node header lint build fmt clean
 
 all: build
 
@@ -43,17 +43,21 @@ test-c: $(NATS_SERVER)
 # Every foreign declaration of the Python, Node and Julia bindings against the header, and
 # the checker's own tests (which feed it wrong signatures).
 test-decl:
-	bash tools/run-decl-check.sh
+	bash tools/run-decl-check.sh --require-all
 
 # The Python binding's pytest suite (installs pytest, nats-py, pyarrow, pandas into .venv).
 test-python: $(NATS_SERVER)
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash bindings/python/run-tests.sh
 
+# The Node binding's node:test suite (npm ci in bindings/node).
+test-node: $(NATS_SERVER)
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) bash bindings/node/run-tests.sh
+
 # Regenerates include/natsbridge.h after a change to src/ffi/ (commit the result).
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c test-python
+test: lint test-decl test-rust test-c test-python test-node
 
 fmt:
 	$(CARGO) fmt

@@ -65,11 +65,13 @@ fn check_thread() -> FfiResult<()> {
     Ok(())
 }
 
-/// Runs `fut` to completion on the calling (host) thread.
+/// Runs `fut` to completion on the calling (host) thread. The future's state lives on the
+/// heap: host threads may have small stacks (koffi's async calls, Julia tasks), and the
+/// state of a send with uploads is large, in debug builds especially.
 pub(crate) fn block_on<F: Future>(fut: F) -> FfiResult<F::Output> {
     check_thread()?;
     let h = handle()?;
-    Ok(h.block_on(fut))
+    Ok(h.block_on(Box::pin(fut)))
 }
 
 /// Runs `fut` with a deadline (`None`: none beyond the future's own).

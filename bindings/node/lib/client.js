@@ -1,0 +1,545 @@
+'use strict';
+// The client, its subscriptions, and the walkthrough's module-level smartsend / smartreceive.
+//
+// The event loop never waits on the library: every call that can block (connect, send with
+// uploads, receive with downloads, request, subscribe, close, a pull that waits) runs on libuv's
+// thread pool through koffi's `.async`; only calls that return at once (accessors, setters, a
+// pull with timeout 0) run on the JavaScript thread. The library never calls into JavaScript:
+// subscriptions are pulled, never called back.
+
+const { fn, status, POINTER_SIZE, readPointer, readString, callAsync } = require('./ffi');
+const { makeError, fromStatus, check, detail } = require('./errors');
+const { takeEnvelope, preparePayloads, headerOnlyJson } = require('./envelope');
+const { asBytes } = require('./values');
+const { CONFIG_KEYS, SEND_KEYS, checkKeys, makeConfig, makeSendOptions, count } = require('./options');
+
+/** Envelopes taken per pull. */
+const BATCH = 64;
+
+// A pull that waits holds one thread of libuv's pool (UV_THREADPOOL_SIZE, default 4) until an
+// envelope comes or its wait ends (WAIT_MS at most, then it is queued again). Subscriptions wait
+// that way only while two threads stay free for other work (sends, fs, dns); the others look at
+// their queue every POLL_MS with a non-blocking pull on the main thread, using no pool thread.
+const POOL_SIZE = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE, 10) || 4));
+const MAX_WAITING_PULLS = Math.max(0, POOL_SIZE - 2);
+const WAIT_MS = 1000;
+const POLL_MS = 10;
+let waitingPulls = 0;
+
+/** Client method taking payloads already serialized (for the module-level smartsend). */
+const SEND_PREPARED = Symbol('sendPrepared');
+
+/** Default deadline of `request`, in milliseconds. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 10000;
+
+const openClients = new Set();
+let exitHookInstalled = false;
+
+// Clients still open when nothing else is left to do are closed (flushing what they published),
+// after which the process exits: an open client never keeps the process alive by itself, and
+// never loses a message sent just before the end.
+function installExitHook() {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('beforeExit', () => {
+    for (const c of openClients) c.close().catch(() => {});
+  });
+}
+
+function closedError(what) {
+  return makeError('CLOSED', `the ${what} is closed`);
+}
+
+function subjectArg(subject) {
+  if (typeof subject !== 'string') throw makeError('INVALID_ARGUMENT', 'subject must be a string');
+  return subject;
+}
+
+/** The raw bytes of a NATS message: bytes, a string, or a nats.js message (its `.data`). */
+function messageBytes(msg) {
+  if (typeof msg === 'string') return Buffer.from(msg, 'utf8');
+  const direct = asBytes(msg);
+  if (direct) return direct;
+  if (msg && typeof msg === 'object' && 'data' in msg) {
+    const inner = typeof msg.data === 'string' ? Buffer.from(msg.data, 'utf8') : asBytes(msg.data);
+    if (inner) return inner;
+  }
+  throw makeError(
+    'INVALID_ARGUMENT',
+    'smartreceive expects a message: a Buffer/Uint8Array, a string, or a nats.js message (with .data)',
+  );
+}
+
+/** Reads and frees a string handed out through a `char **` out-parameter buffer. */
+function takeString(buf) {
+  const ptr = readPointer(buf);
+  if (!ptr) return null;
+  try {
+    return readString(ptr);
+  } finally {
+    fn.nb_string_free(ptr);
+  }
+}
+
+function pick(obj, keys) {
+  const out = {};
+  for (const k of Object.keys(obj ?? {})) if (keys.has(k)) out[k] = obj[k];
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+
+class Client {
+  #h;
+  #state = 'open'; // 'open' | 'closing' | 'closed'
+  #ops = new Set();
+  #subs = new Set();
+  #closing = null;
+  #resolveClosed;
+
+  /** @internal Use `connect()`. */
+  constructor(handle) {
+    this.#h = handle;
+    /** Resolves once the client is closed and its resources are released. */
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    openClients.add(this);
+    installExitHook();
+  }
+
+  /** Whether `close()` was called (or the client closed at exit). */
+  get isClosed() {
+    return this.#state !== 'open';
+  }
+
+  /** The largest message the server accepts, as it announced at connect. */
+  get maxPayload() {
+    if (this.#state === 'closed') throw closedError('client');
+    const out = [0];
+    check(fn.nb_client_max_payload(this.#h, out));
+    return Number(out[0]);
+  }
+
+  /**
+   * Runs a blocking library call on the thread pool with this client's handle first, turning
+   * a failed status into its error (read from the client, before anything can free it).
+   */
+  async #call(func, ...args) {
+    if (this.#state !== 'open') throw closedError('client');
+    const h = this.#h;
+    const run = callAsync(func, h, ...args).then((st) => {
+      if (st !== status.OK) throw fromStatus(st, detail.client(h));
+    });
+    this.#ops.add(run);
+    try {
+      await run;
+    } finally {
+      this.#ops.delete(run);
+    }
+  }
+
+  /**
+   * smartsend: serializes each `[dataname, data, payload_type]`, sends small payloads inline
+   * and large ones through the file server, and publishes one envelope on `subject`.
+   * @returns {Promise<[Envelope, string]>} the envelope as sent and the published JSON
+   */
+  async smartsend(subject, payloads, options = {}) {
+    subjectArg(subject);
+    checkKeys(options, [SEND_KEYS], 'smartsend option');
+    return this[SEND_PREPARED](subject, preparePayloads(payloads), options);
+  }
+
+  /** @internal smartsend of payloads already serialized by preparePayloads. */
+  async [SEND_PREPARED](subject, { records, values }, options) {
+    const opts = makeSendOptions(options);
+    const envOut = [null];
+    const jsonOut = Buffer.alloc(POINTER_SIZE);
+    try {
+      await this.#call(fn.nb_client_smartsend, subject, records, records.length, opts, envOut, jsonOut);
+    } finally {
+      fn.nb_send_options_free(opts);
+    }
+    const json = takeString(jsonOut);
+    return [takeEnvelope(envOut[0], values), json];
+  }
+
+  /**
+   * smartreceive with this client's settings: decodes one NATS message (bytes, a string, or a
+   * nats.js message), downloading its link payloads.
+   * @returns {Promise<Envelope>}
+   */
+  async smartreceive(msg) {
+    const bytes = messageBytes(msg);
+    const out = [null];
+    await this.#call(fn.nb_client_smartreceive, bytes, bytes.length, out);
+    return takeEnvelope(out[0]);
+  }
+
+  /**
+   * Subscribes to `subject` (wildcards allowed). Without `callback`, the subscription is an
+   * async iterator of envelopes; with `callback(err, env)`, each envelope (or the error of a
+   * message that could not be delivered) is passed to it in order.
+   * @returns {Promise<Subscription>} once the server knows the interest
+   */
+  async subscribe(subject, options = {}) {
+    subjectArg(subject);
+    checkKeys(options, [new Set(['queue', 'callback'])], 'subscribe option');
+    const { queue = null, callback = null } = options;
+    if (queue !== null && typeof queue !== 'string') throw makeError('INVALID_ARGUMENT', 'queue must be a string');
+    if (callback !== null && typeof callback !== 'function') {
+      throw makeError('INVALID_ARGUMENT', 'callback must be a function');
+    }
+    const out = [null];
+    await this.#call(fn.nb_client_subscribe, subject, queue || null, out);
+    const sub = new Subscription(out[0], subject, queue, callback, (s) => this.#subs.delete(s));
+    this.#subs.add(sub);
+    if (this.#state !== 'open') sub.close().catch(() => {});
+    return sub;
+  }
+
+  /**
+   * Request/reply: sends an envelope whose `reply_to` is a fresh inbox and waits for the first
+   * reply (`timeout` ms, default 10000; a negative timeout waits without limit).
+   * @returns {Promise<Envelope>} the reply
+   */
+  async request(subject, payloads, options = {}) {
+    subjectArg(subject);
+    checkKeys(options, [SEND_KEYS, new Set(['timeout'])], 'request option');
+    const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout)) {
+      throw makeError('INVALID_ARGUMENT', 'timeout must be an integer number of milliseconds');
+    }
+    const { records } = preparePayloads(payloads);
+    const opts = makeSendOptions(options);
+    const out = [null];
+    try {
+      await this.#call(fn.nb_client_request, subject, records, records.length, opts, timeout, out);
+    } finally {
+      fn.nb_send_options_free(opts);
+    }
+    return takeEnvelope(out[0]);
+  }
+
+  /**
+   * Replies to a received envelope: publishes to its `reply_to`, with `reply_to_msg_id` its
+   * `msg_id`, its `correlation_id`, and its sender as receiver (unless `options` sets them).
+   * @returns {Promise<[Envelope, string]>}
+   */
+  async reply(request, payloads, options = {}) {
+    checkKeys(options, [SEND_KEYS], 'reply option');
+    const header = Buffer.from(headerOnlyJson(request), 'utf8');
+    const { records, values } = preparePayloads(payloads);
+    if (this.#state !== 'open') throw closedError('client');
+    // The request's header as a native envelope (it has no payloads: nothing is downloaded).
+    const reqOut = [null];
+    check(fn.nb_client_smartreceive(this.#h, header, header.length, reqOut), detail.client(this.#h));
+    const req = reqOut[0];
+    let opts = null;
+    const envOut = [null];
+    const jsonOut = Buffer.alloc(POINTER_SIZE);
+    try {
+      opts = makeSendOptions(options);
+      await this.#call(fn.nb_client_reply, req, records, records.length, opts, envOut, jsonOut);
+    } finally {
+      fn.nb_send_options_free(opts);
+      fn.nb_envelope_free(req);
+    }
+    const json = takeString(jsonOut);
+    return [takeEnvelope(envOut[0], values), json];
+  }
+
+  /** Waits until everything published so far has reached the server. */
+  async flush() {
+    await this.#call(fn.nb_client_flush);
+  }
+
+  /**
+   * Flushes and closes the connection. Subscriptions end after delivering what they already
+   * received. Resolves once everything is released; calling it again returns the same promise.
+   */
+  close() {
+    if (!this.#closing) this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close() {
+    this.#state = 'closing';
+    openClients.delete(this);
+    let error = null;
+    const st = await callAsync(fn.nb_client_close, this.#h);
+    if (st !== status.OK && st !== status.CLOSED) error = fromStatus(st, detail.client(this.#h));
+    await Promise.allSettled([...this.#ops]);
+    await Promise.allSettled([...this.#subs].map((s) => s.close()));
+    // On the pool: when closing failed, freeing closes again and may wait for it.
+    const h = this.#h;
+    this.#h = null;
+    await callAsync(fn.nb_client_free, h);
+    this.#state = 'closed';
+    this.#resolveClosed();
+    if (error) throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+class Subscription {
+  #h;
+  #callback;
+  #onEnd;
+  #buffer = []; // { env } | { error }
+  #ended = false;
+  #pulling = null;
+  #abandoned = false;
+  #closeCall = null;
+  #closing = null;
+  #closeError = null;
+  #dropped = 0;
+  #envs = Buffer.alloc(BATCH * POINTER_SIZE);
+  #resolveClosed;
+
+  /** @internal Use `client.subscribe()`. */
+  constructor(handle, subject, queue, callback, onEnd) {
+    this.#h = handle;
+    this.#callback = callback;
+    this.#onEnd = onEnd;
+    /** The subject subscribed to. */
+    this.subject = subject;
+    /** The queue group, or null. */
+    this.queue = queue || null;
+    /** Resolves once the subscription has ended (closed, and everything received delivered). */
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    if (callback) this.#deliverToCallback();
+  }
+
+  /** Messages dropped so far because this subscriber fell behind (each gap is also an error). */
+  get dropped() {
+    if (this.#h === null) return this.#dropped;
+    const out = [0];
+    check(fn.nb_subscription_dropped(this.#h, out));
+    this.#dropped = Number(out[0]);
+    return this.#dropped;
+  }
+
+  /** Whether the subscription has ended. */
+  get isClosed() {
+    return this.#ended;
+  }
+
+  // ---- pulling ---------------------------------------------------------------------------
+
+  /** One pull (non-blocking first, then waiting on the pool); one puller at a time. */
+  #pullOnce() {
+    if (!this.#pulling) this.#pulling = this.#pull().finally(() => (this.#pulling = null));
+    return this.#pulling;
+  }
+
+  /** Pulls until something is buffered or the subscription ends. */
+  async #fill() {
+    while (this.#buffer.length === 0 && !this.#ended) await this.#pullOnce();
+  }
+
+  async #pull() {
+    if (this.#ended) return;
+    // Whatever is queued already: a non-blocking pull, on this thread.
+    const n = [0];
+    let st = fn.nb_subscription_next_batch(this.#h, this.#envs, BATCH, 0, n);
+    if (st === status.PULL_TIMEOUT && this.#abandoned) {
+      // The library failed to close it: what was queued is taken, release it.
+      st = status.CLOSED;
+    } else if (st === status.PULL_TIMEOUT && waitingPulls < MAX_WAITING_PULLS) {
+      // Nothing yet: wait on the pool.
+      waitingPulls++;
+      try {
+        st = await callAsync(fn.nb_subscription_next_batch, this.#h, this.#envs, BATCH, WAIT_MS, n);
+      } finally {
+        waitingPulls--;
+      }
+    } else if (st === status.PULL_TIMEOUT) {
+      // Nothing yet, and the pool has enough waiting pulls: look again a little later.
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    await this.#take(st, Number(n[0]));
+  }
+
+  async #take(st, n) {
+    if (st === status.OK) {
+      const handles = [];
+      for (let i = 0; i < n; i++) handles.push(readPointer(this.#envs, i));
+      for (const h of handles) {
+        try {
+          this.#buffer.push({ env: takeEnvelope(h) });
+        } catch (error) {
+          this.#buffer.push({ error });
+        }
+      }
+    } else if (st === status.PULL_TIMEOUT) {
+      // Nothing came in time: pull again.
+    } else if (st === status.CLOSED) {
+      await this.#end();
+    } else {
+      // One message that could not be delivered; the next pull goes on after it.
+      this.#buffer.push({ error: fromStatus(st, detail.subscription(this.#h)) });
+    }
+  }
+
+  /** Closed and drained: release the handle (after our own close call, if any, returned). */
+  async #end() {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#closeCall) await this.#closeCall.catch(() => {});
+    void this.dropped; // keep the final count
+    const h = this.#h;
+    this.#h = null;
+    // On the pool: when closing failed, freeing closes again and may wait for it.
+    await callAsync(fn.nb_subscription_free, h);
+    this.#onEnd(this);
+    this.#resolveClosed();
+  }
+
+  async #next() {
+    while (this.#buffer.length === 0 && !this.#ended) await this.#fill();
+    if (this.#buffer.length === 0) return { value: undefined, done: true };
+    const item = this.#buffer.shift();
+    if (item.error) throw item.error;
+    return { value: item.env, done: false };
+  }
+
+  async #deliverToCallback() {
+    let sinceYield = 0;
+    for (;;) {
+      let item;
+      try {
+        while (this.#buffer.length === 0 && !this.#ended) await this.#fill();
+        if (this.#buffer.length === 0) return;
+        item = this.#buffer.shift();
+      } catch (error) {
+        item = { error };
+      }
+      try {
+        if (item.error) this.#callback(item.error, null);
+        else this.#callback(null, item.env);
+      } catch (e) {
+        // Not swallowed: an exception thrown by the callback surfaces as an uncaught exception,
+        // as it would from an event listener. Delivery goes on.
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+      // Let I/O run between long runs of queued envelopes.
+      if (++sinceYield >= BATCH) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+  }
+
+  /**
+   * Async iteration over the envelopes. A message that could not be delivered (download
+   * failed, invalid envelope, slow consumer, ...) rejects `next()` with its error; the
+   * subscription stays open, so iterating again goes on with the next message. Leaving a
+   * `for await` loop early (break, return, throw) closes the subscription.
+   */
+  [Symbol.asyncIterator]() {
+    if (this.#callback) {
+      throw makeError('INVALID_ARGUMENT', 'this subscription delivers to its callback; it cannot be iterated');
+    }
+    const iterator = {
+      next: () => this.#next(),
+      return: async (value) => {
+        await this.close().catch(() => {});
+        this.#buffer.length = 0;
+        return { value, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  /**
+   * Stops receiving: unsubscribes; what was already received is still delivered (to the
+   * callback, or to the iterator), then the subscription ends. Resolves once it has ended.
+   */
+  close() {
+    if (!this.#closing) this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close() {
+    if (!this.#ended) {
+      const h = this.#h;
+      this.#closeCall = callAsync(fn.nb_subscription_close, h);
+      const st = await this.#closeCall;
+      if (st !== status.OK && st !== status.CLOSED) {
+        this.#closeError = fromStatus(st, detail.subscription(h));
+        this.#abandoned = true;
+      }
+    }
+    // Pull what is left (the callback pump does it by itself) until the end.
+    if (this.#callback) await this.closed;
+    else while (!this.#ended) await this.#pullOnce();
+    if (this.#closeError) throw this.#closeError;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Connects to NATS. Options not given come from the environment (NATS_URL, FILESERVER_URL,
+ * SIZE_THRESHOLD), then the built-in defaults.
+ * @returns {Promise<Client>}
+ */
+async function connect(options = {}) {
+  checkKeys(options, [CONFIG_KEYS], 'connect option');
+  const cfg = makeConfig(options);
+  try {
+    const out = [null];
+    const st = await callAsync(fn.nb_client_connect, cfg, out);
+    if (st !== status.OK) throw fromStatus(st, detail.config(cfg));
+    return new Client(out[0]);
+  } finally {
+    fn.nb_config_free(cfg);
+  }
+}
+
+/**
+ * The walkthrough's `smartsend` without a client: connects with `options`, sends, closes.
+ * @returns {Promise<[Envelope, string]>}
+ */
+async function smartsend(subject, payloads, options = {}) {
+  checkKeys(options, [CONFIG_KEYS, SEND_KEYS], 'smartsend option');
+  subjectArg(subject);
+  const prepared = preparePayloads(payloads); // bad input fails before connecting
+  const client = await connect(pick(options, CONFIG_KEYS));
+  let result;
+  try {
+    result = await client[SEND_PREPARED](subject, prepared, pick(options, SEND_KEYS));
+  } catch (e) {
+    await client.close().catch(() => {});
+    throw e;
+  }
+  await client.close();
+  return result;
+}
+
+/**
+ * The walkthrough's `smartreceive` without a client: decodes one message (bytes, a string, or
+ * a nats.js message) and downloads its link payloads, with the link settings of `options`.
+ * No NATS connection is made.
+ * @returns {Promise<Envelope>}
+ */
+async function smartreceive(msg, options = {}) {
+  checkKeys(options, [CONFIG_KEYS], 'smartreceive option');
+  const bytes = messageBytes(msg);
+  const cfg = makeConfig(options);
+  try {
+    const out = [null];
+    const st = await callAsync(fn.nb_smartreceive, cfg, bytes, bytes.length, out);
+    if (st !== status.OK) throw fromStatus(st, detail.config(cfg));
+    return takeEnvelope(out[0]);
+  } finally {
+    fn.nb_config_free(cfg);
+  }
+}
+
+module.exports = { Client, Subscription, connect, smartsend, smartreceive, count };

@@ -1,0 +1,177 @@
+'use strict';
+// Envelopes and payloads as JavaScript objects. An Envelope carries the header with the wire's
+// own key names (`correlation_id`, `msg_id`, ... exactly as in the message's JSON), and
+// `payloads`: Payload objects that also destructure as the walkthrough's
+// `[dataname, data, payload_type]` triple. Native envelopes are read once and freed at once:
+// no JavaScript object holds library memory.
+
+const { fn, status, copyBytes } = require('./ffi');
+const { makeError, check } = require('./errors');
+const { serialize, deserialize } = require('./values');
+
+const HEADER_KEYS = Object.freeze([
+  'correlation_id',
+  'msg_id',
+  'timestamp',
+  'send_to',
+  'msg_purpose',
+  'sender_name',
+  'sender_id',
+  'receiver_name',
+  'receiver_id',
+  'reply_to',
+  'reply_to_msg_id',
+  'broker_url',
+  'metadata',
+]);
+
+class Payload {
+  constructor(fields) {
+    /** The payload's UUID. */
+    this.id = fields.id;
+    /** The sender's name for it ("msg", "login_image"). */
+    this.dataname = fields.dataname;
+    /** The value: a string, a JSON value, an apache-arrow Table, an array of rows or a Buffer. */
+    this.data = fields.data;
+    /** One of the eight payload types. */
+    this.payload_type = fields.payload_type;
+    /** 'direct' (inline, base64) or 'link' (through the file server). */
+    this.transport = fields.transport;
+    /** Number of serialized bytes. */
+    this.size = fields.size;
+    /** The download URL of a link payload; null for a direct one. */
+    this.url = fields.url;
+    /** Payload metadata (`payload_bytes`, and `sha256` for link payloads). */
+    this.metadata = fields.metadata;
+  }
+
+  /** Destructures as the walkthrough's triple: `const [dataname, data, type] = payload`. */
+  *[Symbol.iterator]() {
+    yield this.dataname;
+    yield this.data;
+    yield this.payload_type;
+  }
+}
+
+class Envelope {
+  constructor(header, payloads) {
+    for (const k of HEADER_KEYS) this[k] = k === 'metadata' ? header[k] ?? {} : header[k] ?? '';
+    /** @type {Payload[]} */
+    this.payloads = payloads;
+  }
+
+  /** The first payload named `dataname`, or undefined. */
+  payload(dataname) {
+    return this.payloads.find((p) => p.dataname === dataname);
+  }
+}
+
+function parseJson(text, what) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw makeError('INTERNAL', `the library returned malformed JSON for ${what}: ${e.message}`);
+  }
+}
+
+/**
+ * Reads a native envelope into an Envelope, then frees it. `values` (for an envelope returned
+ * by a send) gives each payload's value as the caller passed it; otherwise payload bytes are
+ * copied out and deserialized.
+ */
+function takeEnvelope(handle, values = null) {
+  try {
+    const header = parseJson(fn.nb_envelope_header_json(handle), 'an envelope header');
+    const count = Number(fn.nb_envelope_payload_count(handle));
+    const payloads = [];
+    for (let i = 0; i < count; i++) {
+      const dataname = fn.nb_envelope_payload_dataname(handle, i);
+      const type = fn.nb_envelope_payload_type(handle, i);
+      let data;
+      if (values) {
+        data = values[i];
+      } else {
+        const ptr = [null];
+        const len = [0];
+        check(fn.nb_envelope_payload_bytes(handle, i, ptr, len));
+        data = deserialize(dataname, copyBytes(ptr[0], Number(len[0])), type);
+      }
+      payloads.push(
+        new Payload({
+          id: fn.nb_envelope_payload_id(handle, i),
+          dataname,
+          data,
+          payload_type: type,
+          transport: fn.nb_envelope_payload_transport(handle, i),
+          size: Number(fn.nb_envelope_payload_size(handle, i)),
+          url: fn.nb_envelope_payload_url(handle, i) ?? null,
+          metadata: parseJson(fn.nb_envelope_payload_metadata_json(handle, i), 'payload metadata'),
+        }),
+      );
+    }
+    return new Envelope(header, payloads);
+  } finally {
+    fn.nb_envelope_free(handle);
+  }
+}
+
+/**
+ * Serializes the walkthrough's payload list — `[[dataname, data, payload_type], ...]`, each
+ * entry optionally with a 4th element of payload metadata, or Payload objects of a received
+ * envelope — into nb_payload_in records.
+ * @returns {{ records: object[], values: any[] }}
+ */
+function preparePayloads(list) {
+  if (!Array.isArray(list)) {
+    throw makeError('INVALID_ARGUMENT', 'payloads must be an array of [dataname, data, payload_type] entries');
+  }
+  const records = [];
+  const values = [];
+  list.forEach((entry, i) => {
+    let dataname, data, type, metadata;
+    if (Array.isArray(entry)) {
+      [dataname, data, type, metadata] = entry;
+    } else if (entry instanceof Payload || (entry && typeof entry === 'object' && 'payload_type' in entry)) {
+      ({ dataname, data, payload_type: type } = entry);
+    } else {
+      throw makeError('INVALID_ARGUMENT', `payload #${i} must be a [dataname, data, payload_type] array`);
+    }
+    if (typeof dataname !== 'string' || dataname === '') {
+      throw makeError('INVALID_ARGUMENT', `payload #${i}: dataname must be a non-empty string`);
+    }
+    if (typeof type !== 'string') {
+      throw makeError('INVALID_PAYLOAD_TYPE', `payload '${dataname}': payload_type must be a string`);
+    }
+    if (metadata != null && (typeof metadata !== 'object' || Array.isArray(metadata))) {
+      throw makeError('INVALID_ARGUMENT', `payload '${dataname}': metadata must be an object`);
+    }
+    const bytes = serialize(dataname, data, type);
+    records.push({
+      dataname,
+      payload_type: type,
+      data: bytes,
+      len: bytes.length,
+      metadata_json: metadata == null ? null : JSON.stringify(metadata),
+    });
+    values.push(data);
+  });
+  return { records, values };
+}
+
+/**
+ * The JSON of an envelope's header with no payloads: what the library needs to reply to it
+ * (nb_client_reply takes a native envelope; one without payloads costs nothing to rebuild).
+ */
+function headerOnlyJson(env) {
+  if (env == null || typeof env !== 'object') {
+    throw makeError('INVALID_ARGUMENT', 'reply needs the received Envelope it answers');
+  }
+  const out = {};
+  for (const k of HEADER_KEYS) {
+    if (env[k] !== undefined && env[k] !== null) out[k] = env[k];
+  }
+  out.payloads = [];
+  return JSON.stringify(out);
+}
+
+module.exports = { Envelope, Payload, HEADER_KEYS, takeEnvelope, preparePayloads, headerOnlyJson, status };

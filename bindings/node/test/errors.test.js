@@ -1,0 +1,162 @@
+'use strict';
+// Errors: Error subclasses with `.code` set to the wire code, from the binding's own checks and
+// from the library, for sending, receiving and connecting.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const nb = require('..');
+const { startServers, uniqueSubject } = require('./helpers');
+
+let servers;
+let client;
+
+before(async () => {
+  servers = await startServers();
+  client = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: servers.fileserverUrl });
+});
+
+after(async () => {
+  await client?.close();
+  await servers?.stop();
+});
+
+/** An assert.rejects / assert.throws matcher: error class, `.code`, and a message. */
+function fails(cls, code, message) {
+  return (e) => {
+    assert.ok(e instanceof cls, `${e?.name} is a ${cls.name}: ${e?.message}`);
+    assert.ok(e instanceof nb.NatsBridgeError && e instanceof Error);
+    assert.equal(e.code, code);
+    assert.equal(e.name, cls.name);
+    if (message) assert.match(e.message, message);
+    return true;
+  };
+}
+
+/** A loopback port with nothing listening on it. */
+async function closedPort() {
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test('connecting to nowhere: NATS_CONNECTION_FAILED', async () => {
+  const port = await closedPort();
+  await assert.rejects(
+    nb.connect({ natsUrl: `nats://127.0.0.1:${port}`, connectTimeout: 1000 }),
+    fails(nb.NatsConnectionFailedError, 'NATS_CONNECTION_FAILED', /./),
+  );
+});
+
+test('an unknown payload type: INVALID_PAYLOAD_TYPE, nothing published', async () => {
+  await assert.rejects(
+    client.smartsend(uniqueSubject('e'), [['x', 'hi', 'spreadsheet']]),
+    fails(nb.InvalidPayloadTypeError, 'INVALID_PAYLOAD_TYPE', /spreadsheet/),
+  );
+});
+
+test('a value that does not fit its type: INVALID_PAYLOAD', async () => {
+  const cases = [
+    ['text', 42],
+    ['jsontable', { not: 'rows' }],
+    ['binary', 'a string'],
+    ['arrowtable', { a: [1, 2] }],
+    ['dictionary', undefined],
+  ];
+  for (const [type, value] of cases) {
+    await assert.rejects(client.smartsend(uniqueSubject('e'), [['x', value, type]]), fails(nb.InvalidPayloadError, 'INVALID_PAYLOAD'));
+  }
+  // Bytes the library itself refuses: not an Arrow IPC stream.
+  await assert.rejects(
+    client.smartsend(uniqueSubject('e'), [['x', Buffer.from('not arrow'), 'arrowtable']]),
+    fails(nb.InvalidPayloadError, 'INVALID_PAYLOAD'),
+  );
+});
+
+test('bad arguments and options: INVALID_ARGUMENT', async () => {
+  await assert.rejects(client.smartsend(uniqueSubject('e'), [['x', 'hi', 'text']], { msg_purpose: 'gossip' }), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT'));
+  await assert.rejects(
+    client.smartsend(uniqueSubject('e'), [['x', 'hi', 'text']], { size_threshold: 10 }),
+    fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT', /sizeThreshold/),
+  );
+  await assert.rejects(client.smartsend(uniqueSubject('e'), 'hello'), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT'));
+  await assert.rejects(client.smartsend(uniqueSubject('e'), [['', 'hi', 'text']]), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT'));
+  await assert.rejects(client.smartsend('', [['x', 'hi', 'text']]), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT'));
+  await assert.rejects(nb.connect({ natsURL: 'nats://x' }), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT', /natsURL/));
+  assert.throws(() => nb.setLogLevel('loud'), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT'));
+});
+
+test('smartreceive of something that is not an envelope: INVALID_ENVELOPE', async () => {
+  await assert.rejects(nb.smartreceive('{"hello": 1}'), fails(nb.InvalidEnvelopeError, 'INVALID_ENVELOPE'));
+  await assert.rejects(client.smartreceive(Buffer.from('not json')), fails(nb.InvalidEnvelopeError, 'INVALID_ENVELOPE'));
+  await assert.rejects(nb.smartreceive(42), fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT'));
+});
+
+test('a link to another origin: LINK_URL_REJECTED; a missing file: DOWNLOAD_FAILED', async () => {
+  const link = (url) =>
+    JSON.stringify({
+      payloads: [{ dataname: 'f', payload_type: 'binary', transport: 'link', encoding: 'none', size: 4, data: url }],
+    });
+  await assert.rejects(
+    client.smartreceive(link('http://127.0.0.2:1/file/a/b/f')),
+    fails(nb.LinkUrlRejectedError, 'LINK_URL_REJECTED'),
+  );
+  await assert.rejects(
+    nb.smartreceive(link(`${servers.fileserverUrl}/file/missing/missing/f`), {
+      fileserverUrl: servers.fileserverUrl,
+      downloadRetry: { maxAttempts: 2, baseDelay: 10, maxDelay: 10 },
+    }),
+    fails(nb.DownloadFailedError, 'DOWNLOAD_FAILED', /404/),
+  );
+});
+
+test('too large without a file server: PAYLOAD_TOO_LARGE', async () => {
+  const noFiles = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: null });
+  try {
+    await assert.rejects(
+      noFiles.smartsend(uniqueSubject('e'), [['big', Buffer.alloc(2_000_000), 'binary']]),
+      fails(nb.PayloadTooLargeError, 'PAYLOAD_TOO_LARGE'),
+    );
+  } finally {
+    await noFiles.close();
+  }
+});
+
+test('calls on a closed client: CLOSED; close() again is harmless', async () => {
+  const c = await nb.connect({ natsUrl: servers.natsUrl });
+  await c.close();
+  assert.equal(c.isClosed, true);
+  await c.close();
+  await assert.rejects(c.smartsend(uniqueSubject('e'), [['x', 'hi', 'text']]), fails(nb.ClosedError, 'CLOSED'));
+  await assert.rejects(c.subscribe(uniqueSubject('e')), fails(nb.ClosedError, 'CLOSED'));
+  await assert.rejects(c.flush(), fails(nb.ClosedError, 'CLOSED'));
+});
+
+test('every wire code has its class, exported, with the code on instances', () => {
+  const codes = {
+    INVALID_ARGUMENT: 'InvalidArgumentError',
+    TIMEOUT: 'TimeoutError',
+    CLOSED: 'ClosedError',
+    INTERNAL: 'InternalError',
+    NATS_CONNECTION_FAILED: 'NatsConnectionFailedError',
+    SLOW_CONSUMER: 'SlowConsumerError',
+    NO_RESPONDERS: 'NoRespondersError',
+    INVALID_ENVELOPE: 'InvalidEnvelopeError',
+    INVALID_PAYLOAD_TYPE: 'InvalidPayloadTypeError',
+    INVALID_TRANSPORT: 'InvalidTransportError',
+    INVALID_PAYLOAD: 'InvalidPayloadError',
+    DESERIALIZATION_ERROR: 'DeserializationError',
+    PAYLOAD_TOO_LARGE: 'PayloadTooLargeError',
+    UPLOAD_FAILED: 'UploadFailedError',
+    DOWNLOAD_FAILED: 'DownloadFailedError',
+    LINK_URL_REJECTED: 'LinkUrlRejectedError',
+    INTEGRITY_ERROR: 'IntegrityError',
+  };
+  for (const [code, name] of Object.entries(codes)) {
+    const e = new nb[name]('m');
+    assert.equal(e.code, code);
+    assert.ok(e instanceof nb.NatsBridgeError);
+  }
+});
