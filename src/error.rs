@@ -107,7 +107,11 @@ impl fmt::Display for ErrorCode {
 /// An error of the library: a code, a message for people, and where known the correlation id
 /// of the message concerned and structured details (a URL, a field name, ...).
 #[derive(Debug, Clone)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+// Boxed: errors are rare, and a small `Result` keeps every call's return value small.
+#[derive(Debug, Clone)]
+struct Inner {
     code: ErrorCode,
     message: String,
     correlation_id: Option<String>,
@@ -120,53 +124,53 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Inner {
             code,
             message: message.into(),
             correlation_id: None,
             details: Map::new(),
-        }
+        }))
     }
 
     /// The same error, tagged with the correlation id of the message concerned (kept if set).
     pub fn with_correlation_id(mut self, id: &str) -> Error {
-        if self.correlation_id.is_none() && !id.is_empty() {
-            self.correlation_id = Some(id.to_owned());
+        if self.0.correlation_id.is_none() && !id.is_empty() {
+            self.0.correlation_id = Some(id.to_owned());
         }
         self
     }
 
     /// The same error with one more detail.
     pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Error {
-        self.details.insert(key.to_owned(), value.into());
+        self.0.details.insert(key.to_owned(), value.into());
         self
     }
 
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// The message for people.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The correlation id of the message concerned, when known.
     pub fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
+        self.0.correlation_id.as_deref()
     }
 
     /// Structured details.
     pub fn details(&self) -> &Map<String, Value> {
-        &self.details
+        &self.0.details
     }
 
     /// The walkthrough's error-report shape, for sending an error back over NATS:
     /// `{"correlation_id", "msg_id", "timestamp", "send_to", "error": {"code", "message", "details"}}`.
     pub fn to_report(&self, msg_id: &str, send_to: &str) -> Value {
-        let correlation_id = self.correlation_id.clone().unwrap_or_default();
-        let mut details = self.details.clone();
+        let correlation_id = self.0.correlation_id.clone().unwrap_or_default();
+        let mut details = self.0.details.clone();
         details
             .entry("correlation_id")
             .or_insert_with(|| Value::String(correlation_id.clone()));
@@ -175,7 +179,7 @@ impl Error {
             "msg_id": msg_id,
             "timestamp": crate::time::now_iso8601(),
             "send_to": send_to,
-            "error": {"code": self.code.as_str(), "message": self.message, "details": details},
+            "error": {"code": self.0.code.as_str(), "message": self.0.message, "details": details},
         })
     }
 
@@ -190,8 +194,8 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)?;
-        if let Some(id) = &self.correlation_id {
+        write!(f, "{}: {}", self.0.code, self.0.message)?;
+        if let Some(id) = &self.0.correlation_id {
             write!(f, " (correlation_id {id})")?;
         }
         Ok(())
