@@ -115,34 +115,21 @@ impl PlikStore {
             .as_deref()
             .ok_or_else(|| upload_failed("no file server is configured".into()))?;
         let create = serde_json::json!({"OneShot": self.oneshot, "TTL": self.ttl_secs});
-        let resp = self
+        let sent = self
             .http
             .post(format!("{base}/upload"))
             .header("Content-Type", "application/json")
             .body(create.to_string())
             .send()
-            .await
-            .map_err(|e| upload_failed(format!("cannot reach file server {base}: {e}")))?;
-        if resp.status() != reqwest::StatusCode::OK {
-            return Err(upload_failed(format!(
-                "file server refused to create an upload: {}",
-                error_text(resp).await
-            )));
-        }
-        let created: CreatedUpload = serde_json::from_slice(
-            &resp
-                .bytes()
-                .await
-                .map_err(|e| upload_failed(format!("reading create-upload reply: {e}")))?,
+            .await;
+        let created: CreatedUpload = plik_reply(
+            sent,
+            || format!("cannot reach file server {base}"),
+            "create an upload",
         )
-        .map_err(|e| upload_failed(format!("create-upload reply is not Plik JSON: {e}")))?;
+        .await?;
+        checked_id(&created.id, "upload")?;
         let token = created.upload_token.unwrap_or_default();
-        if !valid_id(&created.id) {
-            return Err(upload_failed(format!(
-                "file server returned an invalid upload id {:?}",
-                created.id
-            )));
-        }
 
         let name = routable_name(dataname);
         let len = req.data.len() as u64;
@@ -155,33 +142,20 @@ impl PlikStore {
             .mime_str("application/octet-stream")
             .map_err(|e| Error::internal(format!("multipart part: {e}")))?;
         let form = reqwest::multipart::Form::new().part("file", part);
-        let resp = self
+        let sent = self
             .http
             .post(format!("{base}/file/{}", created.id))
             .header("X-UploadToken", &token)
             .multipart(form)
             .send()
-            .await
-            .map_err(|e| upload_failed(format!("uploading {dataname:?} to {base}: {e}")))?;
-        if resp.status() != reqwest::StatusCode::OK {
-            return Err(upload_failed(format!(
-                "file server refused the file {dataname:?}: {}",
-                error_text(resp).await
-            )));
-        }
-        let added: AddedFile = serde_json::from_slice(
-            &resp
-                .bytes()
-                .await
-                .map_err(|e| upload_failed(format!("reading add-file reply: {e}")))?,
+            .await;
+        let added: AddedFile = plik_reply(
+            sent,
+            || format!("uploading {dataname:?} to {base}"),
+            &format!("accept the file {dataname:?}"),
         )
-        .map_err(|e| upload_failed(format!("add-file reply is not Plik JSON: {e}")))?;
-        if !valid_id(&added.id) {
-            return Err(upload_failed(format!(
-                "file server returned an invalid file id {:?}",
-                added.id
-            )));
-        }
+        .await?;
+        checked_id(&added.id, "file")?;
         let url = format!(
             "{}/file/{}/{}/{}",
             base,
@@ -381,8 +355,36 @@ fn integrity(req: &DownloadRequest<'_>, why: String) -> Error {
     Error::new(ErrorCode::IntegrityError, format!("{}: {why}", req.url)).with_detail("url", req.url)
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+/// An id that is safe in a URL path: Plik's are 16 alphanumerics.
+fn checked_id(id: &str, what: &str) -> Result<()> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(upload_failed(format!(
+            "file server returned an invalid {what} id {id:?}"
+        )))
+    }
+}
+
+/// The JSON reply of one upload step, or `UPLOAD_FAILED` saying which step failed and why.
+async fn plik_reply<T: serde::de::DeserializeOwned>(
+    sent: reqwest::Result<reqwest::Response>,
+    unreachable: impl FnOnce() -> String,
+    step: &str,
+) -> Result<T> {
+    let resp = sent.map_err(|e| upload_failed(format!("{}: {e}", unreachable())))?;
+    if resp.status() != reqwest::StatusCode::OK {
+        return Err(upload_failed(format!(
+            "file server refused to {step}: {}",
+            error_text(resp).await
+        )));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| upload_failed(format!("reading the reply to '{step}': {e}")))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| upload_failed(format!("the reply to '{step}' is not Plik JSON: {e}")))
 }
 
 /// The HTTP client used for the file server: no redirects, Plik client agent, timeouts.
