@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all demo test-demo test test-rust test-c test-decl test-python test-node header lint build fmt clean
+.PHONY: all demo test-demo test-conformance test test-rust test-c test-decl test-python test-node header lint build fmt clean
 
 all: build
 
@@ -65,11 +65,16 @@ test-python: $(NATS_SERVER)
 test-node: $(NATS_SERVER)
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) bash bindings/node/run-tests.sh
 
+# The live matrix: Rust, C, Python and Node each send every payload type through both
+# transports, and each of the others receives and checks it (tests/conformance/).
+test-conformance: $(NATS_SERVER)
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash tests/conformance/run.sh
+
 # Regenerates include/natsbridge.h after a change to src/ffi/ (commit the result).
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c test-python test-node test-demo
+test: lint test-decl test-rust test-c test-python test-node test-demo test-conformance
 
 fmt:
 	$(CARGO) fmt

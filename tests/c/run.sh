@@ -46,7 +46,7 @@ WARN=(-Wall -Wextra -Werror)
 INC=(-I"$ROOT/include" -I"$ROOT/tests/c")
 LINK=(-L"$LIBDIR" -lnatsbridge -Wl,-rpath,"$LIBDIR" -pthread)
 programs=()
-for src in tests/c/roundtrip.c tests/c/misuse.c examples/c/send_receive.c; do
+for src in tests/c/roundtrip.c tests/c/misuse.c tests/c/vectors.c examples/c/send_receive.c; do
     name=$(basename "$src" .c)
     $CC -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 "${WARN[@]}" "${INC[@]}" \
         -o "$BUILD/$name" "$src" "${LINK[@]}"
@@ -120,6 +120,10 @@ run() {
         sed 's/^/    /' "$log"
     fi
 }
+
+# The golden vectors, flattened for tests/c/vectors.c (which has no JSON parser).
+python3 tests/c/vectors_flat.py "$TMP/vectors"
+export NB_VECTORS_DIR=$TMP/vectors
 
 echo "== running"
 for name in "${programs[@]}"; do

@@ -10,6 +10,7 @@ using Arrow
 using DataFrames
 using NATSBridge
 using NATSBridge: NATSBridgeError, payload_details
+using SHA: sha256
 
 const REPO = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
 
@@ -97,7 +98,7 @@ const ROWS = [Dict{String,Any}("id" => 1, "name" => "a"), Dict{String,Any}("id" 
     end
 
     @testset "smartreceive of the walkthrough's example, no connection" begin
-        bytes = read(joinpath(REPO, "tests", "vectors", "walkthrough_example.json"))
+        bytes = read(joinpath(REPO, "tests", "vectors", "source", "walkthrough_example.json"))
         for msg in (bytes, String(copy(bytes)), (payload = bytes,))
             env = smartreceive(msg)
             @test env isa Envelope
@@ -107,6 +108,69 @@ const ROWS = [Dict{String,Any}("id" => 1, "name" => "a"), Dict{String,Any}("id" 
             @test env.metadata == Dict{String,Any}()
             @test payload_details(env)[1]["transport"] == "direct"
             @test payload_details(env)[1]["size"] == 11
+        end
+    end
+
+    # The golden vectors shared by every implementation (tests/vectors/*.json, written by
+    # tools/make_vectors.py): smartreceive decodes each message as its "expect" says, or fails
+    # with its "expect_error" code. No connection: the vectors are all direct.
+    @testset "golden vectors" begin
+        dir = joinpath(REPO, "tests", "vectors")
+        files = sort(filter(f -> endswith(f, ".json"), readdir(dir)))
+        @test length(files) >= 15
+        hexsha(bytes::Vector{UInt8}) = bytes2hex(sha256(bytes))
+        # An Arrow table as the vectors write it: Dict(column name => vector of values).
+        function columns(table)
+            df = DataFrame(table)
+            return Dict{String,Any}(name => collect(df[!, name]) for name in names(df))
+        end
+        @testset "$file" for file in files
+            v = NATSBridge.parse_json(read(joinpath(dir, file), String))
+            message = haskey(v, "raw") ? v["raw"] : NATSBridge.JSON.json(v["envelope"])
+            if haskey(v, "expect_error")
+                err = try
+                    smartreceive(message; fileserver_url = "")
+                    nothing
+                catch e
+                    e
+                end
+                @test err isa NATSBridgeError
+                @test err isa NATSBridgeError && err.code == v["expect_error"]
+            else
+                env = smartreceive(message; fileserver_url = "")
+                want = v["expect"]
+                for (key, value) in want
+                    key == "payloads" || @test get(env, key, nothing) == value
+                end
+                want_payloads = want["payloads"]
+                got = env["payloads"]
+                details = payload_details(env)
+                @test length(got) == length(want_payloads)
+                @test length(details) == length(want_payloads)
+                for (i, w) in enumerate(want_payloads)
+                    i <= min(length(got), length(details)) || break
+                    dataname, value, payload_type = got[i]
+                    d = details[i]
+                    @test dataname == w["dataname"]
+                    @test payload_type == w["payload_type"]
+                    @test d["dataname"] == w["dataname"]
+                    @test d["transport"] == w["transport"]
+                    @test d["size"] == w["size"]
+                    if payload_type == "text"
+                        @test hexsha(Vector{UInt8}(value)) == w["sha256"]
+                        haskey(w, "value") && @test value == w["value"]
+                    elseif payload_type in ("dictionary", "jsontable")
+                        @test value == w["value"]
+                    elseif payload_type == "arrowtable"
+                        @test value isa Arrow.Table
+                        @test columns(value) == w["value"]
+                    else
+                        @test value isa Vector{UInt8}
+                        @test length(value) == w["size"]
+                        @test hexsha(value) == w["sha256"]
+                    end
+                end
+            end
         end
     end
 
