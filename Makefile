@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all demo test-demo test-conformance test test-rust test-c test-decl test-python test-node header lint build fmt clean
+.PHONY: all bench demo test-demo test-conformance test test-rust test-c test-decl test-python test-node header lint build fmt clean
 
 all: build
 
@@ -31,6 +31,11 @@ demo: $(NATS_SERVER)
 
 # The demo, as a test: it exits non-zero unless every receiver got every payload and answered.
 test-demo: demo
+
+# Every benchmark side by side with its baseline, in one run: prints the table and writes
+# docs/benchmarks.md (tools/bench.sh; --quick via BENCH_QUICK=1).
+bench:
+	bash tools/bench.sh
 
 build:
 	$(CARGO) build --all-targets

@@ -2,8 +2,10 @@
 //! run on one machine. Prints one JSON line per measurement; tools/bench_report.py turns the
 //! lines of every language into docs/benchmarks.md.
 //!
-//! Usage: cargo bench --bench bridge [-- --quick]
-//! (internally also: `-- --receiver-mem SIZE MODE NATS_URL FILESERVER_URL SUBJECT`)
+//! Usage: cargo bench --bench bridge [-- --quick] [-- --only ID]
+//! (internally also: `-- --receiver-mem SIZE MODE NATS_URL FILESERVER_URL SUBJECT`, and
+//! `-- --native SIZE N` for the Python and Node benches: the Rust bridge's end-to-end
+//! throughput with `SIZE` B binary payloads, one JSON line)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -30,6 +32,98 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One end-to-end run of the bridge: `n` envelopes of one payload of `body` published by one
+/// task and received, decoded and checked by another. Returns the seconds taken; failures
+/// (lost messages, errors, slow consumers) go to `notes` and clear `valid`.
+async fn bridge_run(
+    nats: &NatsServer,
+    subject: &str,
+    payload_type: PayloadType,
+    body: bytes::Bytes,
+    n: usize,
+    valid: &mut bool,
+    notes: &mut Vec<String>,
+) -> f64 {
+    let size = body.len();
+    let client = Client::connect(bridge_config(nats, None)).await.unwrap();
+    let sub = client.subscribe(subject, None).await.unwrap();
+    let start = Instant::now();
+    let sender = {
+        let client = client.clone();
+        let subject = subject.to_owned();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                client
+                    .smartsend(
+                        &subject,
+                        vec![OutgoingPayload::new("p", payload_type, body.clone())],
+                        SendOptions::default(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut got = 0;
+    while got < n {
+        match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
+            Ok(Some(Ok(env))) => {
+                assert_eq!(env.payloads[0].size as usize, size);
+                got += 1;
+            }
+            Ok(Some(Err(e))) => {
+                *valid = false;
+                notes.push(format!("bridge error: {e}"));
+                break;
+            }
+            _ => {
+                *valid = false;
+                notes.push(format!("bridge lost messages: {got}/{n}"));
+                break;
+            }
+        }
+    }
+    let t = start.elapsed().as_secs_f64();
+    sender.await.unwrap();
+    if sub.dropped() > 0 || client.slow_consumer_events() > 0 {
+        *valid = false;
+        notes.push("slow consumer".into());
+    }
+    client.close().await.unwrap();
+    t
+}
+
+/// `--native SIZE N`: the Rust bridge's throughput with `SIZE` B binary payloads (median of
+/// three runs of `N` messages), for the bindings' benches to compare with.
+async fn native(size: usize, n: usize) {
+    let nats = NatsServer::start();
+    let body = bytes::Bytes::from(bytes_of(size, 1));
+    let mut valid = true;
+    let mut notes = Vec::new();
+    let mut runs = Vec::new();
+    for round in 0..3 {
+        let subject = format!("bench.native.{size}.{round}");
+        runs.push(
+            bridge_run(
+                &nats,
+                &subject,
+                PayloadType::Binary,
+                body.clone(),
+                n,
+                &mut valid,
+                &mut notes,
+            )
+            .await,
+        );
+    }
+    let t = median(runs);
+    emit(json!({
+        "id": format!("native_{size}"), "size": size, "n": n, "seconds": t,
+        "msgs_per_s": n as f64 / t, "mb_per_s": (n * size) as f64 / t / 1e6,
+        "valid": valid, "notes": notes.join("; "),
+    }));
+}
+
 /// Throughput of `n` messages of `size` bytes: bridge end-to-end vs raw pub→sub.
 async fn throughput(nats: &NatsServer, id: &str, size: usize, n: usize, target: &str) {
     let data = bytes_of(size, 1);
@@ -39,64 +133,29 @@ async fn throughput(nats: &NatsServer, id: &str, size: usize, n: usize, target: 
     let mut notes = Vec::new();
     for round in 0..3 {
         // Bridge: build envelope → publish → receive → decode.
-        let client = Client::connect(bridge_config(nats, None)).await.unwrap();
-        let subject = format!("bench.{id}.{round}");
-        let sub = client.subscribe(&subject, None).await.unwrap();
         let payload_type = if size <= 1024 {
             PayloadType::Text
         } else {
             PayloadType::Binary
         };
         let body = if payload_type == PayloadType::Text {
-            "x".repeat(size).into_bytes()
+            bytes::Bytes::from("x".repeat(size))
         } else {
-            data.clone()
+            bytes::Bytes::from(data.clone())
         };
-        let start = Instant::now();
-        let sender = {
-            let client = client.clone();
-            let subject = subject.clone();
-            let body = bytes::Bytes::from(body);
-            tokio::spawn(async move {
-                for _ in 0..n {
-                    client
-                        .smartsend(
-                            &subject,
-                            vec![OutgoingPayload::new("p", payload_type, body.clone())],
-                            SendOptions::default(),
-                        )
-                        .await
-                        .unwrap();
-                }
-            })
-        };
-        let mut got = 0;
-        while got < n {
-            match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
-                Ok(Some(Ok(env))) => {
-                    assert_eq!(env.payloads[0].size as usize, size);
-                    got += 1;
-                }
-                Ok(Some(Err(e))) => {
-                    valid = false;
-                    notes.push(format!("bridge error: {e}"));
-                    break;
-                }
-                _ => {
-                    valid = false;
-                    notes.push(format!("bridge lost messages: {got}/{n}"));
-                    break;
-                }
-            }
-        }
-        let t = start.elapsed().as_secs_f64();
-        sender.await.unwrap();
-        if sub.dropped() > 0 || client.slow_consumer_events() > 0 {
-            valid = false;
-            notes.push("slow consumer".into());
-        }
-        runs_bridge.push(t);
-        client.close().await.unwrap();
+        let subject = format!("bench.{id}.{round}");
+        runs_bridge.push(
+            bridge_run(
+                nats,
+                &subject,
+                payload_type,
+                body,
+                n,
+                &mut valid,
+                &mut notes,
+            )
+            .await,
+        );
 
         // Raw async-nats: the same bytes, publish → subscribe.
         let raw = async_nats::ConnectOptions::new()
@@ -260,7 +319,22 @@ async fn latency(nats: &NatsServer, n: usize) {
             }
         })
     };
+    let raw_server = async_nats::connect(nats.url()).await.unwrap();
+    let raw_client = async_nats::connect(nats.url()).await.unwrap();
+    let mut rsub = raw_server.subscribe("bench.rawrr").await.unwrap();
+    raw_server.flush().await.unwrap();
+    let raw_responder = tokio::spawn(async move {
+        while let Some(m) = rsub.next().await {
+            if let Some(reply) = m.reply {
+                raw_server.publish(reply, m.payload).await.unwrap();
+            }
+        }
+    });
+    // Bridge and raw requests alternate, so that both see the same moments of a shared,
+    // noisy machine; the first 50 of each warm up.
+    let body = bytes::Bytes::from(vec![b'y'; 128]);
     let mut bridge = Vec::with_capacity(n);
+    let mut raw = Vec::with_capacity(n);
     for i in 0..n + 50 {
         let start = Instant::now();
         client
@@ -272,36 +346,20 @@ async fn latency(nats: &NatsServer, n: usize) {
             )
             .await
             .unwrap();
-        if i >= 50 {
-            bridge.push(start.elapsed().as_secs_f64() * 1e6);
-        }
-    }
-    responder.abort();
-
-    let raw_server = async_nats::connect(nats.url()).await.unwrap();
-    let raw_client = async_nats::connect(nats.url()).await.unwrap();
-    let mut rsub = raw_server.subscribe("bench.rawrr").await.unwrap();
-    raw_server.flush().await.unwrap();
-    let responder = tokio::spawn(async move {
-        while let Some(m) = rsub.next().await {
-            if let Some(reply) = m.reply {
-                raw_server.publish(reply, m.payload).await.unwrap();
-            }
-        }
-    });
-    let body = bytes::Bytes::from(vec![b'y'; 128]);
-    let mut raw = Vec::with_capacity(n);
-    for i in 0..n + 50 {
+        let tb = start.elapsed().as_secs_f64() * 1e6;
         let start = Instant::now();
         raw_client
             .request("bench.rawrr", body.clone())
             .await
             .unwrap();
+        let tr = start.elapsed().as_secs_f64() * 1e6;
         if i >= 50 {
-            raw.push(start.elapsed().as_secs_f64() * 1e6);
+            bridge.push(tb);
+            raw.push(tr);
         }
     }
     responder.abort();
+    raw_responder.abort();
     let pct = |v: &mut Vec<f64>, q: f64| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v[((v.len() as f64 - 1.0) * q).round() as usize]
@@ -435,6 +493,11 @@ fn main() {
             &a[3],
             &a[4],
         ));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--native") {
+        let a = &args[i + 1..];
+        rt.block_on(native(a[0].parse().unwrap(), a[1].parse().unwrap()));
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");

@@ -663,6 +663,85 @@ async fn request_reply_and_queue_groups() {
     assert_eq!(e.code(), ErrorCode::NoResponders, "{e}");
 }
 
+/// Requests share one inbox subscription: concurrent requests each get their own reply, a
+/// reply that comes after its request timed out goes nowhere, and a caller's own `reply_to`
+/// still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_each_get_their_own_reply() {
+    let nats = NatsServer::start();
+    let server = Client::connect(config(&nats, None)).await.unwrap();
+    let requester = Client::connect(config(&nats, None)).await.unwrap();
+    let sub = server.subscribe("svc.mux", None).await.unwrap();
+    let responder = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(req)) = sub.next().await {
+                let text = String::from_utf8(req.payloads[0].bytes().unwrap().to_vec()).unwrap();
+                if text == "slow" {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                server
+                    .reply(
+                        &req,
+                        vec![OutgoingPayload::text("a", format!("re:{text}"))],
+                        SendOptions::default(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let e = requester
+        .request(
+            "svc.mux",
+            vec![OutgoingPayload::text("q", "slow")],
+            SendOptions::default(),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Timeout, "{e}");
+    let asks = (0..20).map(|i| {
+        let requester = requester.clone();
+        async move {
+            let reply = requester
+                .request(
+                    "svc.mux",
+                    vec![OutgoingPayload::text("q", i.to_string())],
+                    SendOptions::default(),
+                    WAIT,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                reply.payloads[0].bytes().unwrap(),
+                format!("re:{i}").as_bytes()
+            );
+            reply.reply_to_msg_id.clone()
+        }
+    });
+    let ids = futures_util::future::join_all(asks).await;
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    // The late reply to the timed-out request has come and gone without harm.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reply = requester
+        .request(
+            "svc.mux",
+            vec![OutgoingPayload::text("q", "own")],
+            SendOptions {
+                reply_to: Some("my.own.inbox".into()),
+                ..Default::default()
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.payloads[0].bytes().unwrap(), b"re:own");
+    assert_eq!(reply.send_to, "my.own.inbox");
+    responder.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_is_reported_not_silent() {
     let nats = NatsServer::start();

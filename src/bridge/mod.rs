@@ -37,6 +37,70 @@ struct Inner {
     events: Arc<Events>,
     /// The server's `max_payload`, read at connect and again after a reconnection.
     max_payload: std::sync::atomic::AtomicUsize,
+    /// The one inbox subscription all requests share (made by the first request).
+    requests: tokio::sync::OnceCell<RequestMux>,
+}
+
+/// Replies to requests, multiplexed over one wildcard inbox subscription (`<inbox>.*`): a
+/// request then costs one publish and one delivery, not a subscribe and an unsubscribe too.
+/// Each request waits on its own token; the dispatcher hands each reply to its waiter.
+struct RequestMux {
+    prefix: String,
+    next: AtomicU64,
+    pending: Arc<std::sync::Mutex<std::collections::HashMap<u64, Waiter>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Waiter = tokio::sync::oneshot::Sender<async_nats::Message>;
+
+impl RequestMux {
+    async fn start(nats: &async_nats::Client, limit: Duration) -> Result<RequestMux> {
+        let prefix = nats.new_inbox();
+        let mut sub = deadline(limit, "subscribe", nats.subscribe(format!("{prefix}.*"))).await?;
+        let pending: Arc<std::sync::Mutex<std::collections::HashMap<u64, Waiter>>> = Arc::default();
+        let table = pending.clone();
+        let task = tokio::spawn(async move {
+            use futures_util::StreamExt as _;
+            while let Some(msg) = sub.next().await {
+                let token = msg.subject.rsplit('.').next().and_then(|t| t.parse().ok());
+                let waiter = token.and_then(|t: u64| lock(&table).remove(&t));
+                if let Some(w) = waiter {
+                    let _ = w.send(msg);
+                }
+            }
+            // The connection is gone: waiting requests learn it from their dropped sender.
+            lock(&table).clear();
+        });
+        Ok(RequestMux {
+            prefix,
+            next: AtomicU64::new(0),
+            pending,
+            task,
+        })
+    }
+}
+
+impl Drop for RequestMux {
+    fn drop(&mut self) {
+        // The last clone of the client is gone: stop listening (drops the subscription).
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes a request's token out of the table when the request ends without its reply.
+struct PendingGuard<'a> {
+    table: &'a std::sync::Mutex<std::collections::HashMap<u64, Waiter>>,
+    token: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.table).remove(&self.token);
+    }
 }
 
 /// Counters of connection events.
@@ -46,6 +110,14 @@ struct Events {
     disconnects: AtomicU64,
     /// Set on (re)connection: the server, and so its `max_payload`, may have changed.
     reconnected: AtomicBool,
+}
+
+fn no_reply(subject: &str, timeout: Duration, cid: &str) -> Error {
+    Error::new(
+        ErrorCode::Timeout,
+        format!("no reply on {subject} within {} ms", timeout.as_millis()),
+    )
+    .with_correlation_id(cid)
 }
 
 fn connect_error(url: &str, e: impl std::fmt::Display) -> Error {
@@ -188,6 +260,7 @@ impl Client {
                 sender_id: crate::envelope::new_uuid(),
                 closed: AtomicBool::new(false),
                 max_payload: std::sync::atomic::AtomicUsize::new(max_payload),
+                requests: tokio::sync::OnceCell::new(),
                 events,
                 config,
             }),
@@ -350,13 +423,54 @@ impl Client {
         timeout: Duration,
     ) -> Result<Envelope> {
         self.check_open()?;
-        let nats = &self.inner.nats;
-        let inbox = options
-            .reply_to
-            .clone()
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| nats.new_inbox());
+        if options.reply_to.as_deref().is_some_and(|r| !r.is_empty()) {
+            return self
+                .request_own_inbox(subject, payloads, options, timeout)
+                .await;
+        }
+        let limit = self.inner.config.operation_timeout;
+        let mux = self
+            .inner
+            .requests
+            .get_or_try_init(|| RequestMux::start(&self.inner.nats, limit))
+            .await?;
+        let token = mux.next.fetch_add(1, Ordering::Relaxed);
+        let inbox = format!("{}.{token}", mux.prefix);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&mux.pending).insert(token, tx);
+        let _guard = PendingGuard {
+            table: &mux.pending,
+            token,
+        };
         options.reply_to = Some(inbox.clone());
+        let sent = self
+            .publish_envelope(subject, payloads, options, Some(inbox))
+            .await?;
+        let cid = &sent.envelope.correlation_id;
+        let msg = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(_)) => {
+                return Err(Error::new(
+                    ErrorCode::Closed,
+                    "connection closed while waiting for a reply",
+                )
+                .with_correlation_id(cid))
+            }
+            Err(_) => return Err(no_reply(subject, timeout, cid)),
+        };
+        self.reply_envelope(subject, msg, cid).await
+    }
+
+    /// `request` with a `reply_to` chosen by the caller: a subscription of its own.
+    async fn request_own_inbox(
+        &self,
+        subject: &str,
+        payloads: Vec<OutgoingPayload>,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Envelope> {
+        let nats = &self.inner.nats;
+        let inbox = options.reply_to.clone().unwrap_or_default();
         let limit = self.inner.config.operation_timeout;
         let mut sub = deadline(limit, "subscribe", nats.subscribe(inbox.clone())).await?;
         let sent = self
@@ -373,21 +487,25 @@ impl Client {
                 )
                 .with_correlation_id(&cid))
             }
-            Err(_) => {
-                return Err(Error::new(
-                    ErrorCode::Timeout,
-                    format!("no reply on {subject} within {} ms", timeout.as_millis()),
-                )
-                .with_correlation_id(&cid))
-            }
+            Err(_) => return Err(no_reply(subject, timeout, &cid)),
         };
         let _ = sub.unsubscribe().await;
+        self.reply_envelope(subject, msg, &cid).await
+    }
+
+    /// Decodes the reply to a request (or reports that nobody listens on `subject`).
+    async fn reply_envelope(
+        &self,
+        subject: &str,
+        msg: async_nats::Message,
+        cid: &str,
+    ) -> Result<Envelope> {
         if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             return Err(Error::new(
                 ErrorCode::NoResponders,
                 format!("no responders are subscribed to {subject}"),
             )
-            .with_correlation_id(&cid));
+            .with_correlation_id(cid));
         }
         self.smartreceive(&msg.payload).await
     }

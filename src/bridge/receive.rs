@@ -51,16 +51,41 @@ impl Receiver {
     /// Decodes one message: every payload comes back with its bytes (or, for link payloads
     /// when `link.download_dir` is set, in a new file named by `Payload::file`).
     pub async fn receive(&self, message: &[u8]) -> Result<Envelope> {
-        let mut env = Envelope::from_json(message)?;
-        let cid = env.correlation_id.clone();
+        match self.decode_direct(message) {
+            Decoded::Done(result) => result,
+            Decoded::Links(env) => self.receive_links(env).await,
+        }
+    }
+
+    /// Parses `message` and, when it has no link payloads, finishes decoding it at once
+    /// (nothing to await): the path of every small message, without a task hand-off.
+    pub(crate) fn decode_direct(&self, message: &[u8]) -> Decoded {
+        let env = match Envelope::from_json(message) {
+            Ok(env) => env,
+            Err(e) => return Decoded::Done(Err(e)),
+        };
         trace!(
             Level::Info,
-            &cid,
+            &env.correlation_id,
             "Received envelope {} on {} with {} payload(s)",
             env.msg_id,
             env.send_to,
             env.payloads.len()
         );
+        if env.payloads.iter().any(|p| p.transport == Transport::Link) {
+            return Decoded::Links(env);
+        }
+        for p in &env.payloads {
+            if let Err(e) = check_in_memory(p, &env.correlation_id) {
+                return Decoded::Done(Err(e));
+            }
+        }
+        Decoded::Done(Ok(env))
+    }
+
+    /// The rest of `receive` for an envelope with link payloads: check, fetch, validate.
+    pub(crate) async fn receive_links(&self, mut env: Envelope) -> Result<Envelope> {
+        let cid = env.correlation_id.clone();
         // Check every link before fetching any, so a hostile URL costs no connection at all.
         for p in env
             .payloads
@@ -143,23 +168,16 @@ impl Receiver {
                         .await
                         .map_err(|e| Error::internal(format!("validation task failed: {e}")))?
                 }
-                None => p
-                    .payload_type
-                    .validate_incoming(p.data.as_deref().unwrap_or_default()),
+                None => {
+                    check_in_memory(p, cid)?;
+                    continue;
+                }
             };
             checked.map_err(|e| {
                 e.with_correlation_id(cid)
                     .with_detail("dataname", p.dataname.clone())
             })?;
-            trace!(
-                Level::Info,
-                cid,
-                "Deserialized payload '{}' (type: {}, transport: {}) size: {} bytes",
-                p.dataname,
-                p.payload_type,
-                p.transport,
-                p.size
-            );
+            trace_deserialized(p, cid);
         }
         Ok(())
     }
@@ -197,6 +215,40 @@ impl Receiver {
             Err(e) => Err(e.with_detail("dataname", job.dataname)),
         }
     }
+}
+
+/// What `Receiver::decode_direct` could do without awaiting.
+// Both variants hold an envelope; boxing would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Decoded {
+    /// Decoded (or failed): no link payload to fetch.
+    Done(Result<Envelope>),
+    /// Parsed; its link payloads remain to be fetched (`Receiver::receive_links`).
+    Links(Envelope),
+}
+
+/// Checks a payload held in memory against its type.
+fn check_in_memory(p: &crate::envelope::Payload, cid: &str) -> Result<()> {
+    p.payload_type
+        .validate_incoming(p.data.as_deref().unwrap_or_default())
+        .map_err(|e| {
+            e.with_correlation_id(cid)
+                .with_detail("dataname", p.dataname.clone())
+        })?;
+    trace_deserialized(p, cid);
+    Ok(())
+}
+
+fn trace_deserialized(p: &crate::envelope::Payload, cid: &str) {
+    trace!(
+        Level::Info,
+        cid,
+        "Deserialized payload '{}' (type: {}, transport: {}) size: {} bytes",
+        p.dataname,
+        p.payload_type,
+        p.transport,
+        p.size
+    );
 }
 
 /// One link payload to fetch.

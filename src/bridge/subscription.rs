@@ -5,10 +5,11 @@
 //! The queue is the only bound. When it is full, further messages are dropped *and counted*,
 //! and the consumer receives a `SLOW_CONSUMER` error in their place, so nothing is lost silently.
 
-use super::receive::Receiver;
+use super::receive::{Decoded, Receiver};
 use crate::envelope::Envelope;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
+use futures_util::future::{self, Either, FutureExt};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,6 +31,9 @@ struct State {
     closed: bool,
     dropped_unreported: u64,
     dropped_marker_queued: bool,
+    /// Threads blocked in `pop_blocking`: the condition variable is signalled only for them
+    /// (a notification costs a system call even when nobody waits).
+    blocked: usize,
 }
 
 /// Called when the queue goes from empty to non-empty (on the thread that filled it).
@@ -74,8 +78,10 @@ impl DeliveryQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn signal(&self, was_empty: bool) {
-        self.ready.notify_all();
+    fn signal(&self, was_empty: bool, blocked: bool) {
+        if blocked {
+            self.ready.notify_all();
+        }
         self.notify.notify_waiters();
         if was_empty {
             let hook = self.wake.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -85,14 +91,18 @@ impl DeliveryQueue {
         }
     }
 
-    fn push(&self, item: Item) {
-        let was_empty = {
+    /// Queues items (in order) and wakes consumers once for all of them.
+    fn push_all(&self, items: impl IntoIterator<Item = Item>) {
+        let (was_empty, blocked) = {
             let mut s = self.lock();
             let was_empty = s.items.is_empty();
-            s.items.push_back(item);
-            was_empty
+            s.items.extend(items);
+            if s.items.is_empty() {
+                return;
+            }
+            (was_empty, s.blocked > 0)
         };
-        self.signal(was_empty);
+        self.signal(was_empty, blocked);
     }
 
     fn len(&self) -> usize {
@@ -101,7 +111,7 @@ impl DeliveryQueue {
 
     fn record_drop(&self) {
         self.dropped_total.fetch_add(1, Ordering::Relaxed);
-        let was_empty = {
+        let (was_empty, blocked) = {
             let mut s = self.lock();
             s.dropped_unreported += 1;
             if s.dropped_marker_queued {
@@ -110,22 +120,22 @@ impl DeliveryQueue {
             s.dropped_marker_queued = true;
             let was_empty = s.items.is_empty();
             s.items.push_back(Item::Dropped);
-            was_empty
+            (was_empty, s.blocked > 0)
         };
-        self.signal(was_empty);
+        self.signal(was_empty, blocked);
     }
 
     fn close(&self) {
-        let was_empty = {
+        let (was_empty, blocked) = {
             let mut s = self.lock();
             if s.closed {
                 return;
             }
             s.closed = true;
-            s.items.is_empty()
+            (s.items.is_empty(), s.blocked > 0)
         };
         // Wake waiters so they see the end; readiness fds must become readable too.
-        self.signal(was_empty);
+        self.signal(was_empty, blocked);
     }
 
     fn is_closed(&self) -> bool {
@@ -168,19 +178,27 @@ impl DeliveryQueue {
             if s.closed {
                 return Pulled::Closed;
             }
-            s = match deadline {
-                None => self.ready.wait(s).unwrap_or_else(|e| e.into_inner()),
+            let wait = match deadline {
+                None => None,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return Pulled::TimedOut;
                     }
+                    Some(d - now)
+                }
+            };
+            s.blocked += 1;
+            s = match wait {
+                None => self.ready.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Some(w) => {
                     self.ready
-                        .wait_timeout(s, d - now)
+                        .wait_timeout(s, w)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
+            s.blocked -= 1;
         }
     }
 
@@ -310,7 +328,14 @@ impl Drop for Subscription {
     }
 }
 
-/// Moves messages from NATS into the queue, decoding up to `capacity` at once in order.
+/// Messages taken from NATS in one go before the queue is filled and consumers woken.
+const BATCH: usize = 64;
+
+/// Moves messages from NATS into the queue, in order. A message without link payloads is
+/// decoded right here, and the messages already waiting are taken in one batch, so that a
+/// stream of small messages costs one wake-up of the consumer per batch rather than one task
+/// hand-off per message. Messages with link payloads are fetched concurrently (up to
+/// `capacity` at once); a message behind them waits its turn to keep the order.
 async fn pump(
     mut subscriber: async_nats::Subscriber,
     receiver: Receiver,
@@ -318,6 +343,7 @@ async fn pump(
     stop: Arc<Notify>,
 ) {
     let mut in_flight = FuturesOrdered::new();
+    let mut ready: Vec<Item> = Vec::with_capacity(BATCH);
     let mut open = true;
     loop {
         tokio::select! {
@@ -327,20 +353,46 @@ async fn pump(
                 open = false;
             }
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                queue.push(Item::Delivery(done));
+                queue.push_all([Item::Delivery(done)]);
             }
-            msg = subscriber.next(), if open => match msg {
-                Some(msg) => {
-                    if queue.len() + in_flight.len() >= queue.capacity {
+            msg = subscriber.next(), if open => {
+                let mut next = msg;
+                let mut room = queue.capacity.saturating_sub(queue.len() + in_flight.len());
+                let mut taken = 0;
+                loop {
+                    taken += 1;
+                    let Some(msg) = next else {
+                        open = false;
+                        break;
+                    };
+                    if room == 0 {
                         trace!(Level::Warn, "-", "Slow consumer on {}: message dropped", queue.subject);
+                        queue.push_all(ready.drain(..));
                         queue.record_drop();
                     } else {
-                        let receiver = receiver.clone();
-                        in_flight.push_back(async move { receiver.receive(&msg.payload).await });
+                        room -= 1;
+                        match receiver.decode_direct(&msg.payload) {
+                            Decoded::Done(r) if in_flight.is_empty() => ready.push(Item::Delivery(r)),
+                            Decoded::Done(r) => in_flight.push_back(Either::Left(future::ready(r))),
+                            Decoded::Links(env) => {
+                                let receiver = receiver.clone();
+                                in_flight.push_back(Either::Right(async move {
+                                    receiver.receive_links(env).await
+                                }));
+                            }
+                        }
+                    }
+                    if taken >= BATCH {
+                        break;
+                    }
+                    // Whatever else has arrived already, without waiting.
+                    match subscriber.next().now_or_never() {
+                        Some(m) => next = m,
+                        None => break,
                     }
                 }
-                None => open = false,
-            },
+                queue.push_all(ready.drain(..));
+            }
         }
         if !open && in_flight.is_empty() {
             break;

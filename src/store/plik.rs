@@ -249,8 +249,10 @@ impl PlikStore {
             None => Sink::Memory(BytesMut::with_capacity(
                 cap.min(resp.content_length().unwrap_or(cap)) as usize,
             )),
+            // A small buffer: what waits for the disk stays small however large the file
+            // (the receiver's memory is flat in the payload size).
             Some(path) => Sink::File(tokio::io::BufWriter::with_capacity(
-                1 << 20,
+                256 << 10,
                 tokio::fs::File::create(path)
                     .await
                     .map_err(|e| Failure::Permanent(local_io(path, e)))?,

@@ -11,8 +11,8 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import threading
-import uuid
 import weakref
 from ctypes import byref, c_size_t, c_void_p
 from dataclasses import dataclass, fields
@@ -382,14 +382,39 @@ def _count(value: Any, what: str) -> int:
 # Sending
 
 
+def new_uuid() -> str:
+    """A new UUID v4 as text (as ``str(uuid.uuid4())``, from the same OS randomness, at a
+    third of the cost: it is made for every send)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_UUID_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
 @contextlib.contextmanager
 def send_options(options: Mapping[str, Any]) -> Iterator[Tuple[Optional[int], str]]:
     """An ``nb_send_options`` for ``options`` (freed afterwards) and the correlation id the
     send will carry: the caller's, or a new UUID v4 chosen here so that errors name it."""
+    if not options:
+        # The common case, kept short: only the correlation id to set.
+        correlation_id = new_uuid()
+        out = c_void_p()
+        check(lib.nb_send_options_new(byref(out)))
+        opts = out.value
+        try:
+            check(
+                lib.nb_send_options_set_correlation_id(opts, correlation_id.encode("ascii")),
+                correlation_id=correlation_id,
+            )
+            yield opts, correlation_id
+        finally:
+            lib.nb_send_options_free(opts)
+        return
     unknown = sorted(set(options) - SEND_OPTION_NAMES)
     if unknown:
         raise TypeError(f"unknown send option(s): {', '.join(unknown)}")
-    correlation_id = options.get("correlation_id") or str(uuid.uuid4())
+    correlation_id = options.get("correlation_id") or new_uuid()
     out = c_void_p()
     check(lib.nb_send_options_new(byref(out)))
     opts = out.value
