@@ -73,7 +73,8 @@ def main() -> int:
     try:
         receiver_c = work / "demo_receiver"
         subprocess.run([cc, "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(receiver_c),
-                        str(ROOT / "demo/receiver.c"), f"-I{ROOT / 'include'}", f"-L{TARGET}",
+                        str(ROOT / "demo/receiver.c"), f"-I{ROOT / 'include'}",
+                        f"-I{ROOT / 'examples/c'}", f"-L{TARGET}",
                         "-lnatsbridge", f"-Wl,-rpath,{TARGET}"], check=True)
 
         port = free_port()

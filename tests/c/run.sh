@@ -43,7 +43,7 @@ $CARGO build --quiet --lib --bin natsbridge
 echo "== compiling the C programs as C and as C++"
 mkdir -p "$BUILD"
 WARN=(-Wall -Wextra -Werror)
-INC=(-I"$ROOT/include" -I"$ROOT/tests/c")
+INC=(-I"$ROOT/include" -I"$ROOT/tests/c" -I"$ROOT/examples/c")
 LINK=(-L"$LIBDIR" -lnatsbridge -Wl,-rpath,"$LIBDIR" -pthread)
 programs=()
 for src in tests/c/roundtrip.c tests/c/misuse.c tests/c/vectors.c examples/c/send_receive.c; do

@@ -12,6 +12,7 @@
 
 #include "natsbridge.h"
 #include "sha256.h"
+#include "text_io.h"
 
 /* Helpers in the manner of check.h (which brings network helpers this program does not use). */
 static int g_failures = 0, g_passed = 0, g_failed = 0;
@@ -46,65 +47,6 @@ static int streq(const char *a, const char *b) {
 
 static char *g_dir = NULL;
 
-/* Reads a whole file; NULL (with a message) if it cannot. */
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    uint8_t *buf = (uint8_t *)malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            buf = (uint8_t *)realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
-/* Decodes hex ("-": empty) in place into a NUL-terminated string; returns its length, or -1. */
-static long unhex(char *s) {
-    if (strcmp(s, "-") == 0) {
-        s[0] = '\0';
-        return 0;
-    }
-    size_t n = strlen(s);
-    if (n % 2 != 0) return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        for (int j = 0; j < 2; j++) {
-            char c = s[2 * i + j];
-            unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                                                : 16u;
-            if (d == 16u) return -1;
-            v = v * 16 + d;
-        }
-        s[i] = (char)v;
-    }
-    s[n / 2] = '\0';
-    return (long)(n / 2);
-}
-
-/* Splits line into at most max space-separated tokens (in place); returns how many. */
-static int split(char *line, char **tok, int max) {
-    int n = 0;
-    char *p = line;
-    while (*p != '\0' && n < max) {
-        while (*p == ' ' || *p == '\n' || *p == '\r') p++;
-        if (*p == '\0') break;
-        tok[n++] = p;
-        while (*p != '\0' && *p != ' ' && *p != '\n' && *p != '\r') p++;
-        if (*p != '\0') *p++ = '\0';
-    }
-    return n;
-}
 
 static const char *header_field(const nb_envelope *env, const char *key) {
     if (strcmp(key, "correlation_id") == 0) return nb_envelope_correlation_id(env);
@@ -134,7 +76,7 @@ static void decode(vector *v, const char *msgfile, nb_config *cfg) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", g_dir, msgfile);
     size_t len = 0;
-    uint8_t *msg = read_file(path, &len);
+    uint8_t *msg = nb_read_file(path, &len);
     CHECK(msg != NULL);
     v->env = NULL;
     v->status = msg ? nb_smartreceive(cfg, msg, len, &v->env) : NB_ERR_INTERNAL;
@@ -163,7 +105,7 @@ static void expect(vector *v, char **tok, int n) {
         return;
     }
     if (strcmp(tok[0], "field") == 0 && n == 3) {
-        unhex(tok[2]);
+        nb_unhex(tok[2]);
         const char *got = header_field(env, tok[1]);
         if (!streq(got, tok[2])) {
             g_failures++;
@@ -171,7 +113,7 @@ static void expect(vector *v, char **tok, int n) {
                     got ? got : "(no such field)", tok[2]);
         }
     } else if (strcmp(tok[0], "metadata") == 0 && n == 2) {
-        unhex(tok[1]);
+        nb_unhex(tok[1]);
         const char *got = nb_envelope_metadata_json(env);
         if (!streq(got, tok[1])) {
             g_failures++;
@@ -187,7 +129,7 @@ static void expect(vector *v, char **tok, int n) {
     } else if (strcmp(tok[0], "payload") == 0 && n == 7) {
         size_t i = v->next_payload++;
         if (i >= nb_envelope_payload_count(env)) return; /* counted by "payloads" */
-        unhex(tok[1]);
+        nb_unhex(tok[1]);
         const char *what = tok[1];
         CHECK(streq(nb_envelope_payload_dataname(env, i), tok[1]));
         CHECK(streq(nb_envelope_payload_type(env, i), tok[2]));
@@ -210,7 +152,7 @@ static void expect(vector *v, char **tok, int n) {
             fprintf(stderr, "%s: payload '%s' has sha256 %s, want %s\n", v->name, what, hex, tok[5]);
         }
         if (strcmp(tok[6], "-") != 0) {
-            long vlen = unhex(tok[6]);
+            long vlen = nb_unhex(tok[6]);
             CHECK(vlen >= 0 && (size_t)vlen == len && (len == 0 || memcmp(data, tok[6], len) == 0));
         }
     } else {
@@ -244,7 +186,7 @@ int main(void) {
     int in_vector = 0, before = 0;
     while (getline(&line, &cap, index) != -1) {
         char *tok[8];
-        int n = split(line, tok, 8);
+        int n = nb_split(line, tok, 8);
         if (n == 0) continue;
         if (strcmp(tok[0], "vector") == 0 && n == 3 && !in_vector) {
             memset(&v, 0, sizeof v);

@@ -358,7 +358,8 @@ class Matrix:
         else:
             build = subprocess.run(
                 [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-g", "-O1", "-Wall", "-Wextra",
-                 "-Werror", f"-I{REPO / 'include'}", f"-I{REPO / 'tests' / 'c'}", "-o",
+                 "-Werror", f"-I{REPO / 'include'}", f"-I{REPO / 'tests' / 'c'}",
+                 f"-I{REPO / 'examples' / 'c'}", "-o",
                  str(self.peer_c), str(HERE / "peer_c.c"), f"-L{TARGET}", "-lnatsbridge",
                  f"-Wl,-rpath,{TARGET}", "-pthread"],
                 capture_output=True, text=True,

@@ -23,6 +23,7 @@
 
 #include "natsbridge.h"
 #include "sha256.h"
+#include "text_io.h"
 
 static const char *last_error(void) {
     static char buf[4096];
@@ -41,56 +42,20 @@ static void die(const char *what, nb_status st) {
         if (st_ != NB_OK) die(#expr, st_);       \
     } while (0)
 
+/* A whole file, or exit: the spec names files the orchestrator wrote. */
 static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "peer_c: cannot open %s\n", path);
-        exit(1);
-    }
-    size_t cap = 65536, n = 0, got;
-    uint8_t *buf = (uint8_t *)malloc(cap);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            buf = (uint8_t *)realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    *len = n;
+    uint8_t *buf = nb_read_file(path, len);
+    if (buf == NULL) exit(1);
     return buf;
 }
 
-/* Decodes hex ("-": empty) in place into a NUL-terminated string. */
+/* Hex-decoded in place, or exit. */
 static char *unhex(char *s) {
-    if (strcmp(s, "-") == 0) {
-        s[0] = '\0';
-        return s;
+    if (nb_unhex(s) < 0) {
+        fprintf(stderr, "peer_c: bad hex in the spec: %s\n", s);
+        exit(1);
     }
-    size_t n = strlen(s);
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        unsigned v = 0;
-        if (sscanf(s + i, "%2x", &v) != 1) {
-            fprintf(stderr, "peer_c: bad hex in the spec: %s\n", s);
-            exit(1);
-        }
-        s[i / 2] = (char)v;
-    }
-    s[n / 2] = '\0';
     return s;
-}
-
-static int split(char *line, char **tok, int max) {
-    int n = 0;
-    char *p = line;
-    while (*p != '\0' && n < max) {
-        while (*p == ' ' || *p == '\n' || *p == '\r') p++;
-        if (*p == '\0') break;
-        tok[n++] = p;
-        while (*p != '\0' && *p != ' ' && *p != '\n' && *p != '\r') p++;
-        if (*p != '\0') *p++ = '\0';
-    }
-    return n;
 }
 
 static nb_status set_option(nb_send_options *o, const char *name, const char *value) {
@@ -127,7 +92,7 @@ static int do_send(const char *subject, const char *spec_path) {
     size_t cap = 0;
     while (getline(&line, &cap, spec) != -1) {
         char *tok[5];
-        int n = split(line, tok, 5);
+        int n = nb_split(line, tok, 5);
         if (n == 0) continue;
         if (strcmp(tok[0], "threshold") == 0 && n == 2) {
             OK(nb_send_options_set_size_threshold(opts, (size_t)strtoull(tok[1], NULL, 10)));

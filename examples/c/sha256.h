@@ -1,6 +1,7 @@
-/* SHA-256 (FIPS 180-4) for the C tests, which compare payload bytes by their sha256 as the
- * golden vectors and the conformance matrix write them. One call: nb_sha256_hex. Compiles as C
- * and as C++; every function is static inline, so a program may use none of them. */
+/* SHA-256 (FIPS 180-4) for the C demo and tests, which print or compare payload bytes by their
+ * sha256 (as link payloads' metadata, the golden vectors and the conformance matrix give it).
+ * One call: nb_sha256_hex. Compiles as C and as C++; every function is static inline, so a
+ * program may use none of them. */
 #ifndef NB_TEST_SHA256_H
 #define NB_TEST_SHA256_H
 
