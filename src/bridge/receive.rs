@@ -268,16 +268,10 @@ enum Fetched {
 
 /// A new file name for a received payload: unique, and safe whatever the (remote) dataname.
 fn download_file_name(dataname: &str) -> String {
-    let safe: String = dataname
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-        .take(64)
-        .collect();
-    let safe = safe.trim_start_matches('.');
     format!(
         "{}-{}",
         crate::envelope::new_uuid(),
-        if safe.is_empty() { "payload" } else { safe }
+        crate::store::safe_file_name(dataname)
     )
 }
 

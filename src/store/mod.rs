@@ -91,6 +91,30 @@ pub trait PayloadStore: Send + Sync + 'static {
     fn discard<'a>(&'a self, uploaded: &'a Uploaded) -> BoxFuture<'a, ()>;
 }
 
+/// A name that is safe as one file name on disk, whatever the (remote) text it comes from:
+/// letters, digits, `-`, `_` and `.` kept, anything else (separators included) replaced by `_`,
+/// no leading dot, at most 100 bytes, never empty.
+pub fn safe_file_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = if c.is_alphanumeric() || "-_.".contains(c) {
+            c
+        } else {
+            '_'
+        };
+        if out.len() + c.len_utf8() > 100 {
+            break;
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim_start_matches('.');
+    if trimmed.is_empty() {
+        "payload".into()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// Parses a file server base URL: http or https, no query or fragment; the trailing `/` is
 /// removed (Plik redirects `//upload`, which turns a POST into a GET).
 pub fn parse_base_url(base: &str) -> Result<url::Url> {
@@ -176,6 +200,15 @@ pub fn check_link_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(safe_file_name("../a b"), "_a_b");
+        assert_eq!(safe_file_name(".."), "payload");
+        assert_eq!(safe_file_name("img-1.png"), "img-1.png");
+        assert_eq!(safe_file_name("ü/x"), "ü_x");
+        assert!(safe_file_name(&"é".repeat(200)).len() <= 100);
+    }
 
     #[test]
     fn origins() {

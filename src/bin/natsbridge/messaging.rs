@@ -1,6 +1,7 @@
 //! `send`, `listen` and `request`: the bridge for people at a terminal.
 
 use crate::args::{self, flag, many, value, Parsed};
+use natsbridge::store::safe_file_name;
 use natsbridge::{
     AllowedOrigins, Client, Config, Credentials, Envelope, Error, ErrorCode, OutgoingPayload,
     PayloadType, SendOptions, Transport,
@@ -442,32 +443,12 @@ pub fn listen(argv: &[String]) -> ExitCode {
     })
 }
 
-/// A file name for a dataname: no separators, nothing hidden, never empty.
-fn file_name(dataname: &str) -> String {
-    let cleaned: String = dataname
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim_start_matches('.').to_owned();
-    if cleaned.is_empty() {
-        "payload".into()
-    } else {
-        cleaned
-    }
-}
-
 fn save(dir: &Path, env: &Envelope) -> std::io::Result<PathBuf> {
-    let target = dir.join(file_name(&env.msg_id));
+    let target = dir.join(safe_file_name(&env.msg_id));
     std::fs::create_dir_all(&target)?;
     for p in &env.payloads {
         std::fs::write(
-            target.join(file_name(&p.dataname)),
+            target.join(safe_file_name(&p.dataname)),
             p.bytes().unwrap_or_default(),
         )?;
     }
@@ -623,7 +604,7 @@ mod tests {
         assert!(parse_payload("x:binary=@/nonexistent/file")
             .unwrap_err()
             .contains("/nonexistent/file"));
-        assert_eq!(file_name("../a b"), "_a_b");
-        assert_eq!(file_name(".."), "payload");
+        assert_eq!(safe_file_name("../a b"), "_a_b");
+        assert_eq!(safe_file_name(".."), "payload");
     }
 }
