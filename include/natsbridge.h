@@ -299,6 +299,12 @@ typedef int (*nb_wake_callback)(void *ctx);
  */
 #define NB_ERR_WRONG_THREAD -106
 
+/**
+ * WOULD_BLOCK: a call that must not wait (`nb_client_try_smartsend`) would have had to;
+ * nothing was done. Make the blocking call instead.
+ */
+#define NB_ERR_WOULD_BLOCK -107
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -353,6 +359,15 @@ nb_status nb_last_error_message(char *buf,
                                 size_t *needed);
 
 /**
+ * Copies the correlation id of the message this thread's last error concerns into `buf`, as
+ * `nb_last_error_message` copies the message: an empty string when the last failure named no
+ * message (a NULL argument, a closed handle) or no call on this thread has failed yet. A send
+ * that fails reports the correlation id the envelope would have carried — the caller's, or
+ * the one the library chose — so an error can be matched with logs on both sides.
+ */
+nb_status nb_last_error_correlation_id(char *buf, size_t cap, size_t *needed);
+
+/**
  * Connects to NATS with a copy of `cfg` (NULL: the defaults with the environment applied,
  * as `nb_config_from_env`). Blocks up to the config's connect timeout. On failure `*out` is
  * NULL and the message is in the last error and in `nb_config_last_error(cfg)`; statuses:
@@ -400,6 +415,24 @@ nb_status nb_client_smartsend(const nb_client *client,
                               const nb_send_options *options,
                               nb_envelope **out_envelope,
                               char **out_json);
+
+/**
+ * smartsend that never waits, for a host's event-loop thread: publishes exactly what
+ * `nb_client_smartsend` would when that can be done at once — every payload direct (below
+ * the size threshold, and the envelope within the server's `max_payload`) and room in the
+ * connection's outgoing queue. Otherwise returns `NB_ERR_WOULD_BLOCK` having published
+ * nothing (the last error says why): make the blocking `nb_client_smartsend` call, e.g. on
+ * a worker thread. To keep a sequence in order, once a send has gone to the blocking call,
+ * send the following ones after it completes. Other statuses and the outputs are those of
+ * `nb_client_smartsend`; `options` may ask for a progress counter, which stays at 0.
+ */
+nb_status nb_client_try_smartsend(const nb_client *client,
+                                  const char *subject,
+                                  const nb_payload_in *payloads,
+                                  size_t payload_count,
+                                  const nb_send_options *options,
+                                  nb_envelope **out_envelope,
+                                  char **out_json);
 
 /**
  * smartreceive with a client's settings: decodes the raw bytes of one NATS message (an
@@ -709,6 +742,17 @@ const char *nb_envelope_metadata_json(const nb_envelope *env);
  * NULL.
  */
 const char *nb_envelope_header_json(const nb_envelope *env);
+
+/**
+ * The whole envelope but its payloads' bytes, as one JSON object: the header's keys (as
+ * `nb_envelope_header_json`, in wire order) and `payloads`, an array with, for each payload in
+ * order, `id`, `dataname`, `payload_type`, `transport`, `encoding`, `size`, `url` (the link's
+ * URL, or null for a direct payload), `file` (the file a link payload was downloaded into, or
+ * null when its bytes are in memory) and `metadata`. One call instead of a dozen accessors,
+ * for bindings that pay per call; read the bytes with `nb_envelope_payload_bytes`. Borrowed
+ * from `env`; NULL only if `env` is NULL.
+ */
+const char *nb_envelope_outline_json(const nb_envelope *env);
 
 /**
  * Number of payloads (0 for a NULL envelope).

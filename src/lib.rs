@@ -24,7 +24,7 @@ pub mod transport;
 
 pub use bridge::{
     smartreceive, smartsend_once, Client, OutgoingPayload, Pulled, Receiver, SendOptions, Sent,
-    Subscription,
+    Subscription, TrySent,
 };
 pub use config::{AllowedOrigins, Config, Credentials, LinkOptions, RetryPolicy, TlsOptions};
 pub use envelope::{Envelope, Payload, Transport};

@@ -1,9 +1,11 @@
 //! The async bridge: connect, smartsend, smartreceive, subscribe, request/reply, flush, close.
 
+mod nowait;
 mod receive;
 mod send;
 mod subscription;
 
+pub use nowait::TrySent;
 pub use receive::{smartreceive, Receiver};
 pub use send::{OutgoingPayload, SendOptions, Sent};
 pub use subscription::{Pulled, Subscription, WakeHook};

@@ -13,6 +13,8 @@ use std::sync::{Mutex, Once};
 pub(crate) struct FfiError {
     pub status: nb_status,
     pub message: String,
+    /// The correlation id of the message concerned, when known.
+    pub correlation_id: Option<String>,
 }
 
 pub(crate) type FfiResult<T> = Result<T, FfiError>;
@@ -22,6 +24,7 @@ impl FfiError {
         FfiError {
             status,
             message: message.into(),
+            correlation_id: None,
         }
     }
 
@@ -36,24 +39,31 @@ impl FfiError {
 
 impl From<crate::Error> for FfiError {
     fn from(e: crate::Error) -> FfiError {
-        FfiError::new(status_of(e.code()), e.to_string())
+        FfiError {
+            status: status_of(e.code()),
+            message: e.to_string(),
+            correlation_id: e.correlation_id().map(str::to_owned),
+        }
     }
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static LAST_CORRELATION_ID: RefCell<String> = const { RefCell::new(String::new()) };
     /// Depth of boundaries on this thread: panics inside one are reported, not printed.
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     static PANIC_WHERE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Sets this thread's last error.
-pub(crate) fn set_last_error(message: &str) {
-    LAST_ERROR.with(|l| {
-        let mut l = l.borrow_mut();
+/// Sets this thread's last error (its message and correlation id).
+pub(crate) fn set_last_error(e: &FfiError) {
+    let put = |slot: &RefCell<String>, text: &str| {
+        let mut l = slot.borrow_mut();
         l.clear();
-        l.push_str(message);
-    });
+        l.push_str(text);
+    };
+    LAST_ERROR.with(|l| put(l, &e.message));
+    LAST_CORRELATION_ID.with(|l| put(l, e.correlation_id.as_deref().unwrap_or("")));
 }
 
 static HOOK: Once = Once::new();
@@ -102,7 +112,7 @@ pub(crate) fn boundary<T>(f: impl FnOnce() -> FfiResult<T>) -> FfiResult<T> {
         Err(payload) => Err(FfiError::new(NB_ERR_PANIC, panic_message(&*payload))),
     };
     if let Err(e) = &result {
-        set_last_error(&e.message);
+        set_last_error(e);
     }
     result
 }
@@ -200,6 +210,22 @@ pub unsafe extern "C" fn nb_last_error_message(
     needed: *mut usize,
 ) -> nb_status {
     let text = LAST_ERROR.with(|l| l.borrow().clone());
+    // SAFETY: forwarded caller guarantees.
+    unsafe { copy_out(&text, buf, cap, needed) }
+}
+
+/// Copies the correlation id of the message this thread's last error concerns into `buf`, as
+/// `nb_last_error_message` copies the message: an empty string when the last failure named no
+/// message (a NULL argument, a closed handle) or no call on this thread has failed yet. A send
+/// that fails reports the correlation id the envelope would have carried — the caller's, or
+/// the one the library chose — so an error can be matched with logs on both sides.
+#[no_mangle]
+pub unsafe extern "C" fn nb_last_error_correlation_id(
+    buf: *mut c_char,
+    cap: usize,
+    needed: *mut usize,
+) -> nb_status {
+    let text = LAST_CORRELATION_ID.with(|l| l.borrow().clone());
     // SAFETY: forwarded caller guarantees.
     unsafe { copy_out(&text, buf, cap, needed) }
 }

@@ -1,13 +1,13 @@
 //! `nb_client`: connect, smartsend, smartreceive, request/reply, flush, close.
 
 use super::args::*;
-use super::boundary::{self, copy_out, ErrorSlot, FfiResult};
+use super::boundary::{self, copy_out, ErrorSlot, FfiError, FfiResult};
 use super::config::nb_config;
 use super::envelope::nb_envelope;
 use super::options::{nb_payload_in, nb_send_options, read_options, read_payloads};
 use super::runtime;
 use super::status::*;
-use crate::bridge::{Client, Sent};
+use crate::bridge::{Client, Sent, TrySent};
 use crate::config::Config;
 use std::ffi::c_char;
 use std::time::Duration;
@@ -158,6 +158,48 @@ pub unsafe extern "C" fn nb_client_smartsend(
         )?;
         deliver_sent(sent, out_envelope, out_json);
         Ok(())
+    })
+}
+
+/// smartsend that never waits, for a host's event-loop thread: publishes exactly what
+/// `nb_client_smartsend` would when that can be done at once — every payload direct (below
+/// the size threshold, and the envelope within the server's `max_payload`) and room in the
+/// connection's outgoing queue. Otherwise returns `NB_ERR_WOULD_BLOCK` having published
+/// nothing (the last error says why): make the blocking `nb_client_smartsend` call, e.g. on
+/// a worker thread. To keep a sequence in order, once a send has gone to the blocking call,
+/// send the following ones after it completes. Other statuses and the outputs are those of
+/// `nb_client_smartsend`; `options` may ask for a progress counter, which stays at 0.
+#[no_mangle]
+pub unsafe extern "C" fn nb_client_try_smartsend(
+    client: *const nb_client,
+    subject: *const c_char,
+    payloads: *const nb_payload_in,
+    payload_count: usize,
+    options: *const nb_send_options,
+    out_envelope: *mut *mut nb_envelope,
+    out_json: *mut *mut c_char,
+) -> nb_status {
+    // SAFETY: out-parameters are NULL or valid for one pointer.
+    let (out_envelope, out_json) = unsafe { (out_param(out_envelope), out_param(out_json)) };
+    on_client(client, |c| {
+        // SAFETY: arguments follow their documented rules.
+        let (subject, payloads, options) = unsafe {
+            (
+                arg_str(subject, "subject")?,
+                read_payloads(payloads, payload_count)?,
+                read_options(options),
+            )
+        };
+        match c.client.try_smartsend(subject, payloads, options)? {
+            TrySent::Sent(sent) => {
+                deliver_sent(sent, out_envelope, out_json);
+                Ok(())
+            }
+            TrySent::WouldBlock(why) => Err(FfiError::new(
+                NB_ERR_WOULD_BLOCK,
+                format!("smartsend would have to wait ({why}); nothing was published"),
+            )),
+        }
     })
 }
 

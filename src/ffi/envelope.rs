@@ -44,6 +44,7 @@ pub struct nb_envelope {
     env: Envelope,
     fields: [OnceLock<CString>; FIELDS],
     header_json: OnceLock<CString>,
+    outline_json: OnceLock<CString>,
     metadata_json: OnceLock<CString>,
     payloads: Box<[PayloadText]>,
 }
@@ -59,6 +60,7 @@ impl nb_envelope {
             env,
             fields: Default::default(),
             header_json: OnceLock::new(),
+            outline_json: OnceLock::new(),
             metadata_json: OnceLock::new(),
             payloads,
         }
@@ -258,6 +260,50 @@ pub unsafe extern "C" fn nb_envelope_header_json(env: *const nb_envelope) -> *co
             .get_or_init(|| json_text(&e.env.header_json()))
             .as_ptr())
     })
+}
+
+/// The whole envelope but its payloads' bytes, as one JSON object: the header's keys (as
+/// `nb_envelope_header_json`, in wire order) and `payloads`, an array with, for each payload in
+/// order, `id`, `dataname`, `payload_type`, `transport`, `encoding`, `size`, `url` (the link's
+/// URL, or null for a direct payload), `file` (the file a link payload was downloaded into, or
+/// null when its bytes are in memory) and `metadata`. One call instead of a dozen accessors,
+/// for bindings that pay per call; read the bytes with `nb_envelope_payload_bytes`. Borrowed
+/// from `env`; NULL only if `env` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn nb_envelope_outline_json(env: *const nb_envelope) -> *const c_char {
+    boundary::value(std::ptr::null(), || {
+        // SAFETY: `env` is NULL or a live envelope.
+        let e = unsafe { arg(env, "env") }?;
+        Ok(e.outline_json
+            .get_or_init(|| json_text(&outline(&e.env)))
+            .as_ptr())
+    })
+}
+
+fn outline(env: &Envelope) -> serde_json::Value {
+    use serde_json::Value;
+    let mut v = env.header_json();
+    let payloads = env
+        .payloads
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "id": p.id,
+                "dataname": p.dataname,
+                "payload_type": p.payload_type.as_str(),
+                "transport": p.transport.as_str(),
+                "encoding": p.encoding,
+                "size": p.size,
+                "url": p.url,
+                "file": p.file.as_ref().map(|f| f.to_string_lossy()),
+                "metadata": p.metadata,
+            })
+        })
+        .collect();
+    if let Value::Object(m) = &mut v {
+        m.insert("payloads".into(), Value::Array(payloads));
+    }
+    v
 }
 
 /// Number of payloads (0 for a NULL envelope).

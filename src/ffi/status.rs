@@ -73,6 +73,9 @@ pub const NB_ERR_OUT_OF_RANGE: nb_status = -105;
 /// WRONG_THREAD: a blocking call was made from a library thread (inside a wake or log
 /// callback), where it could deadlock.
 pub const NB_ERR_WRONG_THREAD: nb_status = -106;
+/// WOULD_BLOCK: a call that must not wait (`nb_client_try_smartsend`) would have had to;
+/// nothing was done. Make the blocking call instead.
+pub const NB_ERR_WOULD_BLOCK: nb_status = -107;
 
 /// The status of an error code: the only mapping from [`ErrorCode`] to `nb_status`.
 pub(crate) fn status_of(code: ErrorCode) -> nb_status {
@@ -137,6 +140,7 @@ fn describe(status: nb_status) -> (&'static CStr, &'static CStr) {
         NB_ERR_PULL_TIMEOUT => (c"PULL_TIMEOUT", c"no envelope before the pull's timeout"),
         NB_ERR_OUT_OF_RANGE => (c"OUT_OF_RANGE", c"index out of range"),
         NB_ERR_WRONG_THREAD => (c"WRONG_THREAD", c"blocking call from a library thread"),
+        NB_ERR_WOULD_BLOCK => (c"WOULD_BLOCK", c"the call would have to wait"),
         _ => (c"UNKNOWN", c"unknown status"),
     }
 }

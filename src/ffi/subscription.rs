@@ -209,7 +209,7 @@ impl Callback {
             }
             Err(e) => {
                 let e = FfiError::from(e);
-                set_last_error(&e.message);
+                set_last_error(&e);
                 shared.last_error.record(&e);
                 // SAFETY: as above.
                 unsafe { (self.cb)(self.user_data.0, std::ptr::null(), e.status) };

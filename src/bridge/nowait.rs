@@ -1,0 +1,113 @@
+//! smartsend without waiting: for callers that must never block (an event loop's own thread).
+
+use super::send::{self, OutgoingPayload, SendContext, SendOptions, Sent};
+use super::Client;
+use crate::envelope::Transport;
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::{trace, Level};
+use crate::transport::select;
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// What `try_smartsend` did.
+// Returned once per call; boxing `Sent` would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum TrySent {
+    /// Published (handed to the connection, as `smartsend` does).
+    Sent(Sent),
+    /// Nothing was published: the send needs to wait — a payload goes by link (an upload), or
+    /// the connection's outgoing queue is full. Say why; call `smartsend` instead.
+    WouldBlock(&'static str),
+}
+
+/// Polls `fut` once, on the calling thread, with a waker that does nothing.
+fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
+    let fut = pin!(fut);
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+impl Client {
+    /// `smartsend` when it can complete at once: every payload direct and room in the
+    /// connection's outgoing queue. Never waits and never uploads; the envelope and its JSON
+    /// are exactly what `smartsend` would have published. `TrySent::WouldBlock` publishes
+    /// nothing. Errors are those of `smartsend` (invalid arguments, a closed client, an
+    /// envelope too large for the server with no file server to move payloads to).
+    pub fn try_smartsend(
+        &self,
+        subject: &str,
+        payloads: Vec<OutgoingPayload>,
+        options: SendOptions,
+    ) -> Result<TrySent> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let threshold = options
+            .size_threshold
+            .unwrap_or(inner.config.size_threshold);
+        let has_store = inner.store.is_some() && inner.link_base.is_some();
+        if has_store
+            && payloads
+                .iter()
+                .any(|p| select(p.data.len(), threshold) == Transport::Link)
+        {
+            return Ok(TrySent::WouldBlock("a payload goes by link"));
+        }
+        // Without a store nothing is uploaded, so building never waits.
+        let ctx = SendContext {
+            subject,
+            broker_url: &inner.config.nats_url,
+            sender_name: &inner.config.sender_name,
+            sender_id: &inner.sender_id,
+            size_threshold: threshold,
+            max_payload: self.max_payload(),
+            fallback_to_direct: inner.config.link.fallback_to_direct,
+            store: None,
+        };
+        let built = match poll_once(send::build(ctx, payloads, options)) {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                return Err(Error::internal(
+                    "building an envelope without uploads waited",
+                ))
+            }
+        };
+        let (envelope, json) = match built {
+            Ok(b) => b,
+            // With the file server, smartsend would move payloads to link to make it fit.
+            Err(e) if has_store && e.code() == ErrorCode::PayloadTooLarge => {
+                return Ok(TrySent::WouldBlock(
+                    "the envelope must move payloads to link to fit the server's max_payload",
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let json = Bytes::from(json);
+        // A bounded channel's send completes on its first poll when there is room; dropped
+        // while pending, it sends nothing.
+        match poll_once(inner.nats.publish(subject.to_owned(), json.clone())) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                return Err(Error::new(
+                    ErrorCode::NatsConnectionFailed,
+                    format!("publish failed: {e}"),
+                )
+                .with_correlation_id(&envelope.correlation_id))
+            }
+            Poll::Pending => {
+                return Ok(TrySent::WouldBlock(
+                    "the connection's outgoing queue is full",
+                ))
+            }
+        }
+        trace!(
+            Level::Info,
+            &envelope.correlation_id,
+            "Published envelope {} ({} bytes) to {subject}",
+            envelope.msg_id,
+            json.len()
+        );
+        Ok(TrySent::Sent(Sent { envelope, json }))
+    }
+}
