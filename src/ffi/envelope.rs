@@ -105,9 +105,9 @@ impl nb_envelope {
     }
 }
 
-fn json_text(v: &serde_json::Value) -> CString {
+fn json_text(v: &serde_json::Map<String, serde_json::Value>) -> CString {
     // serde_json escapes control characters, so the text has no NUL.
-    c_string(&v.to_string())
+    CString::new(serde_json::to_vec(v).unwrap_or_default()).unwrap_or_default()
 }
 
 /// Reads a header field; NULL (and the last error) for a NULL envelope.
@@ -241,9 +241,7 @@ pub unsafe extern "C" fn nb_envelope_metadata_json(env: *const nb_envelope) -> *
     boundary::value(std::ptr::null(), || {
         // SAFETY: `env` is NULL or a live envelope.
         let e = unsafe { arg(env, "env") }?;
-        let text = e
-            .metadata_json
-            .get_or_init(|| json_text(&serde_json::Value::Object(e.env.metadata.clone())));
+        let text = e.metadata_json.get_or_init(|| json_text(&e.env.metadata));
         Ok(text.as_ptr())
     })
 }
@@ -257,7 +255,7 @@ pub unsafe extern "C" fn nb_envelope_header_json(env: *const nb_envelope) -> *co
         // SAFETY: `env` is NULL or a live envelope.
         let e = unsafe { arg(env, "env") }?;
         Ok(e.header_json
-            .get_or_init(|| json_text(&e.env.header_json()))
+            .get_or_init(|| outline_json(&e.env, false))
             .as_ptr())
     })
 }
@@ -275,35 +273,83 @@ pub unsafe extern "C" fn nb_envelope_outline_json(env: *const nb_envelope) -> *c
         // SAFETY: `env` is NULL or a live envelope.
         let e = unsafe { arg(env, "env") }?;
         Ok(e.outline_json
-            .get_or_init(|| json_text(&outline(&e.env)))
+            .get_or_init(|| outline_json(&e.env, true))
             .as_ptr())
     })
 }
 
-fn outline(env: &Envelope) -> serde_json::Value {
-    use serde_json::Value;
-    let mut v = env.header_json();
-    let payloads = env
-        .payloads
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "id": p.id,
-                "dataname": p.dataname,
-                "payload_type": p.payload_type.as_str(),
-                "transport": p.transport.as_str(),
-                "encoding": p.encoding,
-                "size": p.size,
-                "url": p.url,
-                "file": p.file.as_ref().map(|f| f.to_string_lossy()),
-                "metadata": p.metadata,
+/// The header, and optionally the payloads without their bytes, borrowed from an envelope
+/// and written as JSON without building a `serde_json::Value` first.
+#[derive(serde::Serialize)]
+struct Outline<'a> {
+    correlation_id: &'a str,
+    msg_id: &'a str,
+    timestamp: &'a str,
+    send_to: &'a str,
+    msg_purpose: &'a str,
+    sender_name: &'a str,
+    sender_id: &'a str,
+    receiver_name: &'a str,
+    receiver_id: &'a str,
+    reply_to: &'a str,
+    reply_to_msg_id: &'a str,
+    broker_url: &'a str,
+    metadata: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payloads: Option<Vec<PayloadOutline<'a>>>,
+}
+
+#[derive(serde::Serialize)]
+struct PayloadOutline<'a> {
+    id: &'a str,
+    dataname: &'a str,
+    payload_type: &'static str,
+    transport: &'static str,
+    encoding: &'a str,
+    size: u64,
+    url: Option<&'a str>,
+    file: Option<std::borrow::Cow<'a, str>>,
+    metadata: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// The JSON of the header (`with_payloads`: and of the payloads, without their bytes).
+fn outline_json(e: &Envelope, with_payloads: bool) -> CString {
+    let payloads = with_payloads.then(|| {
+        e.payloads
+            .iter()
+            .map(|p| PayloadOutline {
+                id: &p.id,
+                dataname: &p.dataname,
+                payload_type: p.payload_type.as_str(),
+                transport: p.transport.as_str(),
+                encoding: &p.encoding,
+                size: p.size,
+                url: p.url.as_deref(),
+                file: p.file.as_ref().map(|f| f.to_string_lossy()),
+                metadata: &p.metadata,
             })
-        })
-        .collect();
-    if let Value::Object(m) = &mut v {
-        m.insert("payloads".into(), Value::Array(payloads));
-    }
-    v
+            .collect()
+    });
+    let outline = Outline {
+        correlation_id: &e.correlation_id,
+        msg_id: &e.msg_id,
+        timestamp: &e.timestamp,
+        send_to: &e.send_to,
+        msg_purpose: &e.msg_purpose,
+        sender_name: &e.sender_name,
+        sender_id: &e.sender_id,
+        receiver_name: &e.receiver_name,
+        receiver_id: &e.receiver_id,
+        reply_to: &e.reply_to,
+        reply_to_msg_id: &e.reply_to_msg_id,
+        broker_url: &e.broker_url,
+        metadata: &e.metadata,
+        payloads,
+    };
+    // Serializing borrowed strings and JSON maps into memory cannot fail; serde_json escapes
+    // control characters, so the text has no NUL.
+    let bytes = serde_json::to_vec(&outline).unwrap_or_default();
+    CString::new(bytes).unwrap_or_default()
 }
 
 /// Number of payloads (0 for a NULL envelope).
@@ -430,7 +476,7 @@ pub unsafe extern "C" fn nb_envelope_payload_metadata_json(
 ) -> *const c_char {
     payload_value(env, index, std::ptr::null(), |p, t| {
         t.metadata_json
-            .get_or_init(|| json_text(&serde_json::Value::Object(p.metadata.clone())))
+            .get_or_init(|| json_text(&p.metadata))
             .as_ptr()
     })
 }

@@ -22,7 +22,8 @@ static void test_library_functions(nb_client *unused) {
                              NB_ERR_UPLOAD_FAILED, NB_ERR_DOWNLOAD_FAILED,
                              NB_ERR_LINK_URL_REJECTED, NB_ERR_INTEGRITY_ERROR, NB_ERR_NULL_ARG,
                              NB_ERR_UTF8, NB_ERR_BUFFER_TOO_SMALL, NB_ERR_PANIC,
-                             NB_ERR_PULL_TIMEOUT, NB_ERR_OUT_OF_RANGE, NB_ERR_WRONG_THREAD};
+                             NB_ERR_PULL_TIMEOUT, NB_ERR_OUT_OF_RANGE, NB_ERR_WRONG_THREAD,
+                             NB_ERR_WOULD_BLOCK};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         CHECK(all[i] < 0);
         CHECK(!streq(nb_status_code_name(all[i]), "UNKNOWN"));
@@ -45,6 +46,10 @@ static void test_library_functions(nb_client *unused) {
     CHECK_STATUS(nb_last_error_message(big, needed, NULL), NB_OK);
     CHECK(strlen(big) + 1 == needed);
     free(big);
+    /* The failure above concerned no message: no correlation id. */
+    CHECK_STATUS(nb_last_error_correlation_id(NULL, 0, &needed), NB_ERR_BUFFER_TOO_SMALL);
+    CHECK(needed == 1);
+    CHECK_STATUS(nb_last_error_correlation_id(NULL, 10, NULL), NB_ERR_NULL_ARG);
 
     nb_string_free(NULL);
     nb_config_free(NULL);
@@ -184,17 +189,21 @@ static nb_payload_in text_payload(const char *dataname, const char *text) {
     return p;
 }
 
-/* A send that must fail with `want`, nulling both outputs. */
+/* A send that must fail with `want`, nulling both outputs: the blocking call and the one
+ * that never waits alike. */
 static void send_fails(nb_client *c, const char *subject, const nb_payload_in *in, size_t n,
                        const nb_send_options *o, nb_status want, int line) {
-    nb_envelope *env = (nb_envelope *)GARBAGE;
-    char *json = (char *)GARBAGE;
-    nb_status s = nb_client_smartsend(c, subject, in, n, o, &env, &json);
-    if (s != want || env != NULL || json != NULL) {
-        g_failures++;
-        fprintf(stderr, "misuse.c:%d: smartsend gave %s (want %s), env %p json %p: %s\n", line,
-                nb_status_code_name(s), nb_status_code_name(want), (void *)env, (void *)json,
-                last_error());
+    for (int nowait = 0; nowait < 2; nowait++) {
+        nb_envelope *env = (nb_envelope *)GARBAGE;
+        char *json = (char *)GARBAGE;
+        nb_status s = nowait ? nb_client_try_smartsend(c, subject, in, n, o, &env, &json)
+                             : nb_client_smartsend(c, subject, in, n, o, &env, &json);
+        if (s != want || env != NULL || json != NULL) {
+            g_failures++;
+            fprintf(stderr, "misuse.c:%d: %s gave %s (want %s), env %p json %p: %s\n", line,
+                    nowait ? "try_smartsend" : "smartsend", nb_status_code_name(s),
+                    nb_status_code_name(want), (void *)env, (void *)json, last_error());
+        }
     }
 }
 
@@ -305,6 +314,7 @@ static void test_envelope_misuse(nb_client *c) {
     CHECK(nb_envelope_broker_url(NULL) == NULL);
     CHECK(nb_envelope_metadata_json(NULL) == NULL);
     CHECK(nb_envelope_header_json(NULL) == NULL);
+    CHECK(nb_envelope_outline_json(NULL) == NULL);
     CHECK(nb_envelope_payload_count(NULL) == 0);
     CHECK(nb_envelope_payload_id(NULL, 0) == NULL);
     CHECK(nb_envelope_payload_dataname(NULL, 0) == NULL);
@@ -457,6 +467,11 @@ static void test_closed_client(nb_client *unused) {
     nb_envelope *env = (nb_envelope *)GARBAGE;
     char *json = (char *)GARBAGE;
     CHECK_STATUS(nb_client_smartsend(c, "misuse.closed", &in, 1, NULL, &env, &json),
+                 NB_ERR_CLOSED);
+    CHECK(env == NULL && json == NULL);
+    env = (nb_envelope *)GARBAGE;
+    json = (char *)GARBAGE;
+    CHECK_STATUS(nb_client_try_smartsend(c, "misuse.closed", &in, 1, NULL, &env, &json),
                  NB_ERR_CLOSED);
     CHECK(env == NULL && json == NULL);
     char buf[256];

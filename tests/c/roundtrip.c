@@ -197,6 +197,81 @@ static int text_is(const nb_envelope *env, const char *text) {
     return len == strlen(text) && memcmp(data, text, len) == 0;
 }
 
+/* ---- sending without waiting ---- */
+
+static void test_try_smartsend(nb_client *c) {
+    nb_subscription *sub = NULL;
+    REQUIRE_OK(nb_client_subscribe(c, "c.rt.try", NULL, &sub));
+    /* Direct payloads: published at once, exactly as smartsend would. */
+    nb_payload_in in[2];
+    in[0].dataname = "msg";
+    in[0].payload_type = "text";
+    in[0].data = (const uint8_t *)"now";
+    in[0].len = 3;
+    in[0].metadata_json = NULL;
+    in[1].dataname = "big";
+    in[1].payload_type = "binary";
+    uint8_t *big = pattern(600000, 9);
+    in[1].data = big;
+    in[1].len = 600000; /* over the 500,000 B threshold: an upload */
+    in[1].metadata_json = NULL;
+    nb_envelope *sent = NULL;
+    char *json = NULL;
+    CHECK_STATUS(nb_client_try_smartsend(c, "c.rt.try", in, 1, NULL, &sent, &json), NB_OK);
+    CHECK(sent != NULL && json != NULL && strstr(json, "\"now\"") == NULL);
+    CHECK(json != NULL && strstr(json, "\"bm93\"") != NULL); /* base64 of "now" */
+    /* A link payload would need an upload: nothing is published, the outputs stay NULL. */
+    nb_envelope *none = (nb_envelope *)&none;
+    char *no_json = (char *)&no_json;
+    CHECK_STATUS(nb_client_try_smartsend(c, "c.rt.try", in, 2, NULL, &none, &no_json),
+                 NB_ERR_WOULD_BLOCK);
+    CHECK(none == NULL && no_json == NULL);
+    CHECK(strstr(last_error(), "link") != NULL);
+    CHECK(streq(nb_status_code_name(NB_ERR_WOULD_BLOCK), "WOULD_BLOCK"));
+    /* The blocking call sends the same payloads; the order is kept. */
+    CHECK_STATUS(send_text(c, "c.rt.try", "after"), NB_OK);
+    nb_envelope *got = NULL;
+    CHECK_STATUS(nb_subscription_next(sub, 10000, &got), NB_OK);
+    CHECK(got != NULL && text_is(got, "now"));
+    CHECK(got != NULL && streq(nb_envelope_msg_id(got), nb_envelope_msg_id(sent)));
+    /* The outline: the header and the payloads without their bytes, in one JSON object. */
+    const char *outline = got ? nb_envelope_outline_json(got) : NULL;
+    CHECK(outline != NULL && strncmp(outline, "{\"correlation_id\":", 18) == 0);
+    CHECK(outline != NULL && strstr(outline, "\"payloads\":[{\"id\":") != NULL);
+    CHECK(outline != NULL && strstr(outline, "\"dataname\":\"msg\",\"payload_type\":\"text\","
+                                             "\"transport\":\"direct\",\"encoding\":\"base64\","
+                                             "\"size\":3,\"url\":null,\"file\":null") != NULL);
+    CHECK(outline != NULL && strstr(outline, "bm93") == NULL);
+    CHECK(got != NULL && nb_envelope_outline_json(got) == outline); /* made once, borrowed */
+    nb_envelope_free(got);
+    got = NULL;
+    CHECK_STATUS(nb_subscription_next(sub, 10000, &got), NB_OK);
+    CHECK(got != NULL && text_is(got, "after"));
+    nb_envelope_free(got);
+    CHECK_STATUS(nb_subscription_next(sub, 0, &got), NB_ERR_PULL_TIMEOUT);
+    nb_envelope_free(sent);
+    nb_string_free(json);
+
+    /* A failing send reports the correlation id the library chose for it. */
+    nb_send_options *opts = NULL;
+    REQUIRE_OK(nb_send_options_new(&opts));
+    REQUIRE_OK(nb_send_options_set_correlation_id(opts, "cid-try-bad"));
+    CHECK_STATUS(nb_client_try_smartsend(c, "bad subject", in, 1, opts, NULL, NULL),
+                 NB_ERR_INVALID_ARGUMENT);
+    char cid[64];
+    size_t needed = 0;
+    CHECK_STATUS(nb_last_error_correlation_id(cid, sizeof cid, &needed), NB_OK);
+    CHECK(streq(cid, "cid-try-bad") && needed == strlen("cid-try-bad") + 1);
+    nb_send_options_free(opts);
+    CHECK_STATUS(nb_client_try_smartsend(c, "c.rt.try", NULL, 1, NULL, NULL, NULL),
+                 NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_last_error_correlation_id(cid, sizeof cid, &needed), NB_OK);
+    CHECK(streq(cid, "") && needed == 1); /* no envelope, no correlation id */
+    CHECK_STATUS(nb_subscription_close(sub), NB_OK);
+    nb_subscription_free(sub);
+    free(big);
+}
+
 static void test_pull_batch_in_order(nb_client *c) {
     nb_subscription *sub = NULL;
     REQUIRE_OK(nb_client_subscribe(c, "c.rt.batch", NULL, &sub));
@@ -772,6 +847,7 @@ int main(void) {
     RUN(test_version, c);
     RUN(test_pull_direct_and_link, c);
     RUN(test_pull_batch_in_order, c);
+    RUN(test_try_smartsend, c);
     RUN(test_readiness_fd_and_wake, c);
     RUN(test_callback_direct_and_link, c);
     RUN(test_close_waits_for_running_callback, c);

@@ -129,11 +129,23 @@ def check(status: int, *, correlation_id: Optional[str] = None) -> None:
 
 def cstr(value: Any, what: str) -> bytes:
     """A ``str`` argument as NUL-terminated UTF-8 (refusing embedded NULs)."""
+    found = _cstr_cache.get(value) if type(value) is str else None
+    if found is not None:
+        return found
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{what} must be a str, not {type(value).__name__}")
     if "\0" in value:
         raise InvalidArgumentError(f"{what} must not contain NUL characters")
-    return value.encode("utf-8")
+    encoded = value.encode("utf-8")
+    if len(value) <= 256:
+        # Subjects, datanames and types repeat from send to send.
+        if len(_cstr_cache) >= 1024:
+            _cstr_cache.clear()
+        _cstr_cache[value] = encoded
+    return encoded
+
+
+_cstr_cache: Dict[str, bytes] = {}
 
 
 def millis(seconds: Optional[float], what: str, *, none: int = -1) -> int:
@@ -156,38 +168,45 @@ def millis(seconds: Optional[float], what: str, *, none: int = -1) -> int:
 class Handle:
     """An owned library pointer, released exactly once.
 
-    Calls borrow the pointer through ``use()``; ``release()`` stops new uses, waits for
-    running ones (a blocked pull is woken by the matching ``*_close`` first), then frees. A
-    released handle raises :class:`ClosedError`, so closing twice is harmless.
+    Calls borrow the pointer with ``acquire()`` / ``done()`` (or ``with handle.use() as p``);
+    ``release()`` stops new uses, waits for running ones (a blocked pull is woken by the
+    matching ``*_close`` first), then frees. A released handle raises :class:`ClosedError`,
+    so closing twice is harmless.
     """
 
-    __slots__ = ("_ptr", "_free", "_what", "_cond", "_users", "__weakref__")
+    __slots__ = ("_ptr", "_free", "_what", "_lock", "_cond", "_users", "__weakref__")
 
     def __init__(self, ptr: int, free: Callable[[int], None], what: str) -> None:
         self._ptr: Optional[int] = ptr
         self._free = free
         self._what = what
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._users = 0
 
     @property
     def released(self) -> bool:
         return self._ptr is None
 
-    @contextlib.contextmanager
-    def use(self) -> Iterator[int]:
-        with self._cond:
+    def acquire(self) -> int:
+        """The pointer, counted as in use until the matching ``done()``."""
+        with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise ClosedError(f"the {self._what} is closed")
             self._users += 1
-        try:
-            yield ptr
-        finally:
-            with self._cond:
-                self._users -= 1
-                if self._users == 0:
-                    self._cond.notify_all()
+        return ptr
+
+    def done(self) -> None:
+        """Ends one use begun by ``acquire()``."""
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._ptr is None:
+                self._cond.notify_all()
+
+    def use(self) -> "_Use":
+        """``with handle.use() as ptr:`` -- ``acquire()`` and ``done()`` around a block."""
+        return _Use(self)
 
     def release(self, wait: Optional[float] = None) -> None:
         """Frees the pointer once no call uses it (``wait`` seconds at most: past that the
@@ -201,6 +220,19 @@ class Handle:
                 log.warning("natsbridge: a %s was still in use at close; not freed", self._what)
                 return
         self._free(ptr)
+
+
+class _Use:
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
+
+    def __enter__(self) -> int:
+        return self._handle.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._handle.done()
 
 
 # ---------------------------------------------------------------------------------------
@@ -499,6 +531,9 @@ def _address(buf: Any) -> int:
     return ctypes.addressof(buf)
 
 
+_BYTES_TYPES = frozenset(("binary", "image", "audio", "video"))
+
+
 class PayloadArray:
     """The ``nb_payload_in`` array of a send, with the Python buffers it points into."""
 
@@ -509,10 +544,10 @@ class PayloadArray:
             raise InvalidArgumentError(
                 "payloads must be a list of (dataname, data, payload_type) tuples"
             )
-        items = list(payloads)
+        items = payloads if type(payloads) is list else list(payloads)
         self.count = len(items)
-        self.array = (_ffi.nb_payload_in * max(self.count, 1))()
-        self._keep: List[Any] = []
+        keep: List[Any] = []
+        slots = []
         for i, item in enumerate(items):
             if not isinstance(item, (tuple, list)) or len(item) not in (3, 4):
                 raise InvalidArgumentError(
@@ -520,20 +555,22 @@ class PayloadArray:
                     f"optionally followed by a metadata dict; got {item!r:.80}"
                 )
             dataname, value, payload_type = item[0], item[1], item[2]
-            metadata = item[3] if len(item) == 4 else None
             name = cstr(dataname, f"payload {i} dataname")
             ptype = cstr(payload_type, f"payload {dataname!r} payload_type")
-            buf, n = serialize(dataname, value, payload_type)
-            self._keep.append(buf)
-            slot = self.array[i]
-            slot.dataname = name
-            slot.payload_type = ptype
-            slot.data = _address(buf) if n else None
-            slot.len = n
-            if metadata is not None:
+            if type(value) is bytes and payload_type in _BYTES_TYPES:
+                buf, n = value, len(value)  # the common case, without a copy
+            else:
+                buf, n = serialize(dataname, value, payload_type)
+            keep.append(buf)
+            meta = None
+            if len(item) == 4 and item[3] is not None:
+                metadata = item[3]
                 if not isinstance(metadata, Mapping):
                     raise InvalidArgumentError(f"metadata of payload {dataname!r} must be a dict")
-                slot.metadata_json = json.dumps(dict(metadata), ensure_ascii=False).encode("utf-8")
+                meta = json.dumps(dict(metadata), ensure_ascii=False).encode("utf-8")
+            slots.append((name, ptype, _address(buf) if n else None, n, meta))
+        self.array = (_ffi.nb_payload_in * max(self.count, 1))(*slots)
+        self._keep = keep
 
 
 def take_string(ptr: c_void_p) -> str:
@@ -598,37 +635,18 @@ def correlation_id_of(raw: bytes) -> Optional[str]:
     return value if isinstance(value, str) and value else None
 
 
-#: The header keys in wire order (wire format §1): received dicts list them in this order.
-HEADER_KEYS = (
-    "correlation_id",
-    "msg_id",
-    "timestamp",
-    "send_to",
-    "msg_purpose",
-    "sender_name",
-    "sender_id",
-    "receiver_name",
-    "receiver_id",
-    "reply_to",
-    "reply_to_msg_id",
-    "broker_url",
-    "metadata",
-)
-
-
 def envelope_dict(env: int) -> Envelope:
     """Converts a library envelope to the walkthrough's dict (does not free it)."""
-    found = json.loads(_ffi.text(lib.nb_envelope_header_json(env)) or "{}")
-    header = {k: found.pop(k) for k in HEADER_KEYS if k in found}
-    header.update(found)
-    cid = header.get("correlation_id")
+    # One call for everything but the bytes: the header's keys in wire order, then payloads.
+    found = json.loads(ctypes.string_at(lib.nb_envelope_outline_json(env)))
+    cid = found.get("correlation_id")
     payloads: List[PayloadOut] = []
     data = c_void_p()
     size = c_size_t()
-    for i in range(lib.nb_envelope_payload_count(env)):
-        dataname = _ffi.text(lib.nb_envelope_payload_dataname(env, i)) or ""
-        ptype = _ffi.text(lib.nb_envelope_payload_type(env, i)) or ""
-        path = _ffi.text(lib.nb_envelope_payload_file(env, i))
+    for i, p in enumerate(found.get("payloads") or ()):
+        dataname = p["dataname"]
+        ptype = p["payload_type"]
+        path = p.get("file")
         try:
             if path is not None:  # downloaded into a file (Config.download_dir)
                 value = deserialize_file(dataname, path, ptype)
@@ -638,7 +656,7 @@ def envelope_dict(env: int) -> Envelope:
                 lib.nb_envelope_payload_bytes(env, i, byref(data), byref(size)), correlation_id=cid
             )
             raw = ctypes.string_at(data.value or 0, size.value) if size.value else b""
-            value = deserialize(dataname, raw, ptype)
+            value = raw if ptype in _BYTES_TYPES else deserialize(dataname, raw, ptype)
         except (ImportError, NatsBridgeError):
             raise
         except Exception as e:
@@ -647,8 +665,8 @@ def envelope_dict(env: int) -> Envelope:
                 correlation_id=cid,
             ) from e
         payloads.append((dataname, value, ptype))
-    header["payloads"] = payloads
-    return header
+    found["payloads"] = payloads
+    return found
 
 
 def take_envelope(env: int) -> Envelope:

@@ -50,6 +50,7 @@ NB_ERR_INVALID_ARGUMENT = -1
 NB_ERR_TIMEOUT = -2
 NB_ERR_CLOSED = -3
 NB_ERR_PULL_TIMEOUT = -104
+NB_ERR_WOULD_BLOCK = -107
 
 # Log levels.
 NB_LOG_OFF = 0
@@ -295,6 +296,11 @@ def _read_error(fn: Any, *handle: int) -> str:
 def last_error_message() -> str:
     """This thread's last error message (read right after the failing call)."""
     return _read_error(lib.nb_last_error_message)
+
+
+def last_error_correlation_id() -> Optional[str]:
+    """The correlation id of the message this thread's last error concerns, if it names one."""
+    return _read_error(lib.nb_last_error_correlation_id) or None
 
 
 def subscription_last_error(sub: int) -> str:

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
 
 from . import _core
 from . import client as _client
 from ._core import SEND_OPTION_NAMES, Config, Envelope, PayloadIn
+from ._ffi import lib
 from .errors import ClosedError, TimeoutError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,15 +62,39 @@ async def connect(
     return AsyncClient(sync)
 
 
+#: Sends of at most this many bytes of ``bytes`` / ``str`` values may complete on the loop.
+_INLINE_MAX = 1 << 20
+
+
+def _inline(payloads: Any) -> bool:
+    """Whether a send is cheap enough to try on the loop's thread: a list or tuple of payloads
+    whose values need no conversion (``bytes``, ``str``) and are small in all."""
+    if type(payloads) is not list and type(payloads) is not tuple:
+        return False
+    total = 0
+    for item in payloads:
+        if type(item) is not tuple or len(item) < 3:
+            return False
+        value = item[1]
+        if type(value) is not bytes and type(value) is not str:
+            return False
+        total += len(value)
+    return total <= _INLINE_MAX
+
+
 class AsyncClient:
     """The asyncio face of a :class:`~natsbridge.Client` (available as :attr:`sync`).
 
-    Use as ``async with await natsbridge.aio.connect(...) as client``. Values passed to a
-    send are converted in a worker thread: do not change them until the send returns.
+    Use as ``async with await natsbridge.aio.connect(...) as client``. Values that need
+    converting (dicts, tables, ...) are converted in a worker thread: do not change them
+    until the send returns.
     """
 
     def __init__(self, sync: _client.Client) -> None:
         self.sync = sync
+        # Done when the latest send that went to the executor has finished: later sends wait
+        # for it, so that envelopes are published in the order smartsend was called.
+        self._last_blocking: "Optional[asyncio.Future[None]]" = None
 
     def __repr__(self) -> str:
         return f"<natsbridge.aio.AsyncClient {self.sync!r}>"
@@ -98,8 +124,29 @@ class AsyncClient:
     async def smartsend(
         self, subject: str, payloads: Iterable[PayloadIn], **options: "Unpack[SendOptions]"
     ) -> Tuple[Envelope, str]:
-        """See :meth:`natsbridge.Client.smartsend`; returns ``(env, msg_json)``."""
-        return await _run(self.sync.smartsend, subject, payloads, **options)
+        """See :meth:`natsbridge.Client.smartsend`; returns ``(env, msg_json)``.
+
+        Envelopes are published in the order of the calls, even when they are not awaited
+        one by one. A send of bytes and text that can be published at once (every payload
+        direct, room in the connection's queue) completes on the loop's thread without a
+        thread hop; any other (uploads, conversions) runs in the executor, and the sends
+        called after it wait for it.
+        """
+        before = self._last_blocking
+        if (before is None or before.done()) and _inline(payloads):
+            msg_json = self.sync._send(lib.nb_client_try_smartsend, subject, payloads, options)
+            if msg_json is not None:
+                return json.loads(msg_json), msg_json
+        mine: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        self._last_blocking = mine
+        try:
+            if before is not None and not before.done():
+                await asyncio.shield(before)
+            return await _run(self.sync.smartsend, subject, payloads, **options)
+        finally:
+            mine.set_result(None)
+            if self._last_blocking is mine:
+                self._last_blocking = None
 
     async def smartreceive(self, msg: Any) -> Envelope:
         """See :meth:`natsbridge.Client.smartreceive`."""
@@ -119,7 +166,8 @@ class AsyncClient:
         self, request: Envelope, payloads: Iterable[PayloadIn], **options: "Unpack[SendOptions]"
     ) -> Tuple[Envelope, str]:
         """See :meth:`natsbridge.Client.reply`."""
-        return await _run(self.sync.reply, request, payloads, **options)
+        subject, merged = _core.reply_options(request, options)
+        return await self.smartsend(subject, payloads, **merged)
 
     async def subscribe(self, subject: str, queue: Optional[str] = None) -> "AsyncSubscription":
         """Subscribes to ``subject``; iterate over the result with ``async for``."""

@@ -35,6 +35,7 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    Mapping,
     Optional,
     Tuple,
     overload,
@@ -196,17 +197,40 @@ class Client:
         Returns ``(env, msg_json)``: the envelope as published (a dict in wire form) and the
         published JSON text. Nothing is published when it raises.
         """
+        msg_json = self._send(lib.nb_client_smartsend, subject, payloads, options)
+        assert msg_json is not None
+        return json.loads(msg_json), msg_json
+
+    def _send(
+        self, fn: Any, subject: str, payloads: Iterable[PayloadIn], options: Mapping[str, Any]
+    ) -> Optional[str]:
+        """One send through ``fn`` (``nb_client_smartsend`` or ``nb_client_try_smartsend``):
+        the published JSON, or None when ``fn`` would have had to wait (nothing published)."""
         subj = cstr(subject, "subject")
         array = PayloadArray(payloads)
         out_json = c_void_p()
-        with _core.send_options(options) as (opts, cid), self._handle.use() as p:
-            status = lib.nb_client_smartsend(
-                p, subj, array.array, array.count, opts, None, byref(out_json)
-            )
-            if status != _ffi.NB_OK:
-                raise_status(status, correlation_id=cid)
-        msg_json = _core.take_string(out_json)
-        return json.loads(msg_json), msg_json
+        handle = self._handle
+        if options:
+            with _core.send_options(options) as (opts, cid):
+                p = handle.acquire()
+                try:
+                    status = fn(p, subj, array.array, array.count, opts, None, byref(out_json))
+                finally:
+                    handle.done()
+        else:
+            # Without options the library chooses the correlation id (and reports it with
+            # an error): no options handle to build.
+            cid = None
+            p = handle.acquire()
+            try:
+                status = fn(p, subj, array.array, array.count, None, None, byref(out_json))
+            finally:
+                handle.done()
+        if status != _ffi.NB_OK:
+            if status == _ffi.NB_ERR_WOULD_BLOCK:
+                return None
+            raise_status(status, correlation_id=cid or _ffi.last_error_correlation_id())
+        return _core.take_string(out_json)
 
     def request(
         self,
@@ -345,16 +369,20 @@ class Subscription:
         if self._ended:
             raise ClosedError("the subscription is closed", code="CLOSED")
         count = ctypes.c_size_t()
-        with self._handle.use() as p:
+        handle = self._handle
+        p = handle.acquire()
+        try:
             status = lib.nb_subscription_next_batch(
                 p, self._slots, _BATCH, timeout_ms, byref(count)
             )
             if status == _ffi.NB_OK:
-                self._buffer.extend(self._slots[i] or 0 for i in range(count.value))
+                self._buffer.extend([e or 0 for e in self._slots[: count.value]])
                 return self._buffer.popleft()
             if status == _ffi.NB_ERR_PULL_TIMEOUT:
                 return None
             message = _ffi.last_error_message()
+        finally:
+            handle.done()
         if status == _ffi.NB_ERR_CLOSED:
             self._ended = True
         raise_status(status, message)
@@ -368,8 +396,10 @@ class Subscription:
         :class:`~natsbridge.ClosedError` once closed and drained, or the error of one message
         that could not be decoded (pull again for the next one).
         """
-        deadline = None if timeout is None else time.monotonic() + max(0.0, float(timeout))
         with self._pull_lock:
+            if self._buffer:  # pulled already, with an earlier batch
+                return _core.take_envelope(self._buffer.popleft())
+            deadline = None if timeout is None else time.monotonic() + max(0.0, float(timeout))
             while True:
                 if deadline is None:
                     wait = _SLICE_MS

@@ -218,10 +218,11 @@ _BY_CODE: Dict[str, Type[NatsBridgeError]] = {
     )
 }
 # The boundary's own statuses: a pull timeout is a timeout; bad UTF-8 in an argument is a bad
-# argument; the rest are bugs of a binding or of the library.
+# argument; the rest are bugs of a binding or of the library (WOULD_BLOCK is handled by the
+# binding itself and never reaches its callers).
 _BY_CODE["PULL_TIMEOUT"] = TimeoutError
 _BY_CODE["UTF8"] = InvalidArgumentError
-for _name in ("NULL_ARG", "BUFFER_TOO_SMALL", "PANIC", "OUT_OF_RANGE", "WRONG_THREAD"):
+for _name in ("NULL_ARG", "BUFFER_TOO_SMALL", "PANIC", "OUT_OF_RANGE", "WRONG_THREAD", "WOULD_BLOCK"):
     _BY_CODE[_name] = InternalError
 
 # The core appends " (correlation_id X)" to the message of an error that concerns a message.

@@ -192,3 +192,59 @@ async def test_async_request_reply(servers: Any, subject: str) -> None:
             assert reply["correlation_id"] == cid
             with pytest.raises(natsbridge.NoRespondersError):
                 await ac.request(subject + ".nobody", [("q", "x", "text")], timeout=5)
+
+
+async def test_small_sends_complete_on_the_loop_and_others_in_the_executor(
+    servers: Any, subject: str
+) -> None:
+    """bytes / text sends that need not wait are published from the loop's thread; a send
+    that converts a value goes to the executor."""
+    import concurrent.futures
+
+    submitted = 0
+
+    class Counting(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            nonlocal submitted
+            submitted += 1
+            return super().submit(*args, **kwargs)
+
+    loop = asyncio.get_running_loop()
+    executor = Counting(max_workers=2)
+    loop.set_default_executor(executor)
+    async with await aio.connect(servers.nats_url, use_env=False) as ac:
+        async with await ac.subscribe(subject) as sub:
+            before = submitted
+            for i in range(50):
+                env, msg_json = await ac.smartsend(
+                    subject, [("n", str(i), "text"), ("b", bytes([i]) * 100, "binary")]
+                )
+                assert env["payloads"][0]["dataname"] == "n" and '"send_to"' in msg_json
+            assert submitted == before, "small sends went through the executor"
+            await ac.smartsend(subject, [("d", {"i": 50}, "dictionary")])
+            assert submitted == before + 1
+            for i in range(50):
+                got = await sub.next(timeout=10)
+                assert got["payloads"] == [("n", str(i), "text"), ("b", bytes([i]) * 100, "binary")]
+            assert (await sub.next(timeout=10))["payloads"] == [("d", {"i": 50}, "dictionary")]
+
+
+async def test_sends_not_awaited_one_by_one_are_published_in_call_order(
+    servers: Any, subject: str
+) -> None:
+    """An upload does not let the small sends called after it overtake it."""
+    async with await aio.connect(
+        servers.nats_url, fileserver_url=servers.fileserver_url, use_env=False
+    ) as ac:
+        async with await ac.subscribe(subject) as sub:
+            big = bytes(range(256)) * 3000  # 768,000 bytes: link transport, an upload
+            sends = [ac.smartsend(subject, [("n", "0", "text"), ("big", big, "binary")])]
+            sends += [ac.smartsend(subject, [("n", str(i), "text")]) for i in range(1, 20)]
+            sent = await asyncio.gather(*sends)
+            assert sent[0][0]["payloads"][1]["transport"] == "link"
+            got = [await sub.next(timeout=20) for _ in range(20)]
+            assert [g["payloads"][0][1] for g in got] == [str(i) for i in range(20)]
+            assert got[0]["payloads"][1][1] == big
+            # Once the upload is done, small sends take the loop's path again.
+            env, _ = await ac.smartsend(subject, [("n", "20", "text")])
+            assert (await sub.next(timeout=10))["payloads"] == [("n", "20", "text")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,19 @@ def test_payload_too_large_at_download(servers: Any) -> None:
     )
 
 
+def test_a_failed_send_without_options_names_the_correlation_id_the_library_chose(
+    servers: Any, subject: str
+) -> None:
+    """Without options the library picks the correlation id; its error still carries it."""
+    with natsbridge.connect(servers.nats_url, fileserver_url="", use_env=False) as c:
+        big = bytes(c.max_payload + 1)  # no file server to move it to
+        with pytest.raises(natsbridge.PayloadTooLargeError) as err:
+            c.smartsend(subject, [("x", big, "binary")])
+        cid = expect(err, natsbridge.PayloadTooLargeError, "PAYLOAD_TOO_LARGE").correlation_id
+        assert cid is not None and str(uuid.UUID(cid)) == cid
+        assert _ffi.last_error_correlation_id() == cid
+
+
 # -- requests, subscriptions, closing ----------------------------------------------------------
 
 
@@ -331,6 +345,7 @@ def test_every_library_status_maps_to_its_exception_class() -> None:
         "PANIC": natsbridge.InternalError,
         "OUT_OF_RANGE": natsbridge.InternalError,
         "WRONG_THREAD": natsbridge.InternalError,
+        "WOULD_BLOCK": natsbridge.InternalError,
     }
     for name, number in statuses.items():
         code = _ffi.status_code_name(number)
