@@ -821,6 +821,18 @@ nb_status nb_envelope_payload_bytes(const nb_envelope *env,
                                     size_t *len);
 
 /**
+ * The bytes of payload `index` as the wire carries a direct payload: standard, padded base64
+ * (ASCII, not NUL-terminated). Made on first use and borrowed from `env`, like
+ * `nb_envelope_payload_bytes`, with the same failures. With `nb_envelope_outline_json` it
+ * rebuilds the wire form of an envelope (`data` is this text for a direct payload, the `url`
+ * for a link) without parsing the published JSON.
+ */
+nb_status nb_envelope_payload_base64(const nb_envelope *env,
+                                     size_t index,
+                                     const uint8_t **text,
+                                     size_t *len);
+
+/**
  * Makes an empty set of send options. Free `*out` with `nb_send_options_free`.
  */
 nb_status nb_send_options_new(nb_send_options **out);

@@ -34,6 +34,7 @@ struct PayloadText {
     url: OnceLock<CString>,
     file: OnceLock<CString>,
     metadata_json: OnceLock<CString>,
+    base64: OnceLock<Box<str>>,
 }
 
 /// An envelope: the header and its payloads with their bytes. Handed out by receive, pull
@@ -481,6 +482,52 @@ pub unsafe extern "C" fn nb_envelope_payload_metadata_json(
     })
 }
 
+/// The bytes of a payload, or why there are none in memory.
+fn payload_data(p: &Payload) -> FfiResult<&[u8]> {
+    match (&p.data, &p.file) {
+        (Some(b), _) => Ok(b),
+        (None, Some(f)) => Err(FfiError::invalid(format!(
+            "payload {:?} was downloaded into the file {}; read it from there \
+             (nb_envelope_payload_file)",
+            p.dataname,
+            f.display()
+        ))),
+        (None, None) => Err(FfiError::invalid(format!(
+            "payload {:?} went by link and this envelope (from a send) does not keep its bytes",
+            p.dataname
+        ))),
+    }
+}
+
+/// Reads payload `index` of `env` with `f` and lends the bytes it picks through `data` /
+/// `len` (NULL data when empty). Both outputs are zeroed first, so they are NULL / 0 on
+/// any failure.
+///
+/// # Safety
+/// `env` must be NULL or live; `data` and `len` NULL or valid for one value each.
+unsafe fn lend_payload(
+    env: *const nb_envelope,
+    index: usize,
+    data: *mut *const u8,
+    len: *mut usize,
+    f: impl for<'e> FnOnce(&'e Payload, &'e PayloadText) -> FfiResult<&'e [u8]>,
+) -> nb_status {
+    boundary::status(|| {
+        // SAFETY: forwarded.
+        let (data, len) = unsafe { (out_param(data), out_param(len)) };
+        let (data, len) = (required(data, "data")?, required(len, "len")?);
+        // SAFETY: forwarded.
+        let e = unsafe { arg(env, "env") }?;
+        let (p, t) = e.payload(index)?;
+        let bytes = f(p, t)?;
+        if !bytes.is_empty() {
+            *data = bytes.as_ptr();
+        }
+        *len = bytes.len();
+        Ok(())
+    })
+}
+
 /// The serialized bytes of payload `index` (link payloads of a received envelope: as
 /// downloaded). `*data` is borrowed from `env` (valid until it is freed), NULL when `*len` is
 /// 0. Fails with `NB_ERR_OUT_OF_RANGE` for a bad index, and with `NB_ERR_INVALID_ARGUMENT`
@@ -493,34 +540,34 @@ pub unsafe extern "C" fn nb_envelope_payload_bytes(
     data: *mut *const u8,
     len: *mut usize,
 ) -> nb_status {
-    boundary::status(|| {
-        // SAFETY: out-parameters NULL or valid; `env` NULL or live.
-        let (data, len) = unsafe { (out_param(data), out_param(len)) };
-        let (data, len) = (required(data, "data")?, required(len, "len")?);
-        let e = unsafe { arg(env, "env") }?;
-        let (p, _) = e.payload(index)?;
-        let bytes = match (&p.data, &p.file) {
-            (Some(b), _) => b,
-            (None, Some(f)) => {
-                return Err(FfiError::invalid(format!(
-                    "payload {:?} was downloaded into the file {}; read it from there \
-                     (nb_envelope_payload_file)",
-                    p.dataname,
-                    f.display()
-                )))
-            }
-            (None, None) => {
-                return Err(FfiError::invalid(format!(
-                    "payload {:?} went by link and this envelope (from a send) does not keep \
-                     its bytes",
-                    p.dataname
-                )))
-            }
-        };
-        if !bytes.is_empty() {
-            *data = bytes.as_ptr();
-        }
-        *len = bytes.len();
-        Ok(())
-    })
+    // SAFETY: forwarded caller guarantees.
+    unsafe { lend_payload(env, index, data, len, |p, _| payload_data(p)) }
+}
+
+/// The bytes of payload `index` as the wire carries a direct payload: standard, padded base64
+/// (ASCII, not NUL-terminated). Made on first use and borrowed from `env`, like
+/// `nb_envelope_payload_bytes`, with the same failures. With `nb_envelope_outline_json` it
+/// rebuilds the wire form of an envelope (`data` is this text for a direct payload, the `url`
+/// for a link) without parsing the published JSON.
+#[no_mangle]
+pub unsafe extern "C" fn nb_envelope_payload_base64(
+    env: *const nb_envelope,
+    index: usize,
+    text: *mut *const u8,
+    len: *mut usize,
+) -> nb_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        lend_payload(env, index, text, len, |p, t| {
+            let encoded = match t.base64.get() {
+                Some(done) => done,
+                None => {
+                    let bytes = payload_data(p)?;
+                    t.base64
+                        .get_or_init(|| base64_simd::STANDARD.encode_to_string(bytes).into())
+                }
+            };
+            Ok(encoded.as_bytes())
+        })
+    }
 }

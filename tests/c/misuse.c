@@ -315,6 +315,12 @@ static void test_envelope_misuse(nb_client *c) {
     CHECK(nb_envelope_metadata_json(NULL) == NULL);
     CHECK(nb_envelope_header_json(NULL) == NULL);
     CHECK(nb_envelope_outline_json(NULL) == NULL);
+    {
+        const uint8_t *text = (const uint8_t *)GARBAGE;
+        size_t text_len = 7;
+        CHECK_STATUS(nb_envelope_payload_base64(NULL, 0, &text, &text_len), NB_ERR_NULL_ARG);
+        CHECK(text == NULL && text_len == 0);
+    }
     CHECK(nb_envelope_payload_count(NULL) == 0);
     CHECK(nb_envelope_payload_id(NULL, 0) == NULL);
     CHECK(nb_envelope_payload_dataname(NULL, 0) == NULL);

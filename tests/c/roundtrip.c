@@ -220,6 +220,14 @@ static void test_try_smartsend(nb_client *c) {
     CHECK_STATUS(nb_client_try_smartsend(c, "c.rt.try", in, 1, NULL, &sent, &json), NB_OK);
     CHECK(sent != NULL && json != NULL && strstr(json, "\"now\"") == NULL);
     CHECK(json != NULL && strstr(json, "\"bm93\"") != NULL); /* base64 of "now" */
+    const uint8_t *b64 = NULL;
+    size_t b64_len = 0;
+    CHECK_STATUS(nb_envelope_payload_base64(sent, 0, &b64, &b64_len), NB_OK);
+    CHECK(b64_len == 4 && b64 != NULL && memcmp(b64, "bm93", 4) == 0);
+    const uint8_t *again = NULL;
+    CHECK_STATUS(nb_envelope_payload_base64(sent, 0, &again, &b64_len), NB_OK);
+    CHECK(again == b64); /* made once, borrowed */
+    CHECK_STATUS(nb_envelope_payload_base64(sent, 1, &again, &b64_len), NB_ERR_OUT_OF_RANGE);
     /* A link payload would need an upload: nothing is published, the outputs stay NULL. */
     nb_envelope *none = (nb_envelope *)&none;
     char *no_json = (char *)&no_json;

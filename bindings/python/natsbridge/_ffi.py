@@ -146,6 +146,7 @@ SIGNATURES = {
     "nb_envelope_metadata_json": (c_void_p, [c_void_p]),
     "nb_envelope_header_json": (c_void_p, [c_void_p]),
     "nb_envelope_outline_json": (c_void_p, [c_void_p]),
+    "nb_envelope_payload_base64": (c_int32, [c_void_p, c_size_t, POINTER(c_void_p), POINTER(c_size_t)]),
     "nb_envelope_payload_count": (c_size_t, [c_void_p]),
     "nb_envelope_payload_id": (c_void_p, [c_void_p, c_size_t]),
     "nb_envelope_payload_dataname": (c_void_p, [c_void_p, c_size_t]),

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
 
 from . import _core
@@ -134,9 +133,9 @@ class AsyncClient:
         """
         before = self._last_blocking
         if (before is None or before.done()) and _inline(payloads):
-            msg_json = self.sync._send(lib.nb_client_try_smartsend, subject, payloads, options)
-            if msg_json is not None:
-                return json.loads(msg_json), msg_json
+            sent = self.sync._send(lib.nb_client_try_smartsend, subject, payloads, options)
+            if sent is not None:
+                return sent
         mine: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
         self._last_blocking = mine
         try:

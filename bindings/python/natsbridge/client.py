@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import json
 import logging
 import threading
 import time
@@ -197,24 +196,27 @@ class Client:
         Returns ``(env, msg_json)``: the envelope as published (a dict in wire form) and the
         published JSON text. Nothing is published when it raises.
         """
-        msg_json = self._send(lib.nb_client_smartsend, subject, payloads, options)
-        assert msg_json is not None
-        return json.loads(msg_json), msg_json
+        sent = self._send(lib.nb_client_smartsend, subject, payloads, options)
+        assert sent is not None
+        return sent
 
     def _send(
         self, fn: Any, subject: str, payloads: Iterable[PayloadIn], options: Mapping[str, Any]
-    ) -> Optional[str]:
+    ) -> Optional[Tuple[Envelope, str]]:
         """One send through ``fn`` (``nb_client_smartsend`` or ``nb_client_try_smartsend``):
-        the published JSON, or None when ``fn`` would have had to wait (nothing published)."""
+        ``(env, msg_json)``, or None when ``fn`` would have had to wait (nothing published)."""
         subj = cstr(subject, "subject")
         array = PayloadArray(payloads)
+        out_env = c_void_p()
         out_json = c_void_p()
         handle = self._handle
         if options:
             with _core.send_options(options) as (opts, cid):
                 p = handle.acquire()
                 try:
-                    status = fn(p, subj, array.array, array.count, opts, None, byref(out_json))
+                    status = fn(
+                        p, subj, array.array, array.count, opts, byref(out_env), byref(out_json)
+                    )
                 finally:
                     handle.done()
         else:
@@ -223,14 +225,16 @@ class Client:
             cid = None
             p = handle.acquire()
             try:
-                status = fn(p, subj, array.array, array.count, None, None, byref(out_json))
+                status = fn(
+                    p, subj, array.array, array.count, None, byref(out_env), byref(out_json)
+                )
             finally:
                 handle.done()
         if status != _ffi.NB_OK:
             if status == _ffi.NB_ERR_WOULD_BLOCK:
                 return None
             raise_status(status, correlation_id=cid or _ffi.last_error_correlation_id())
-        return _core.take_string(out_json)
+        return _core.take_sent(out_env, out_json)
 
     def request(
         self,

@@ -80,6 +80,44 @@ def test_mixed_payloads_keep_their_order_and_pick_transports_by_size(
     ]
 
 
+def test_the_returned_env_is_the_published_json_parsed(
+    client: natsbridge.Client, subject: str
+) -> None:
+    """``env`` is exactly ``json.loads(msg_json)``, key order included, for direct and link
+    payloads, metadata and non-ASCII text, small and large -- on the blocking path and on the
+    loop's path."""
+    import asyncio
+    import json
+
+    big = bytes(range(256)) * 2400  # by link
+    data = [
+        ("msg", "h\u00e9llo \u2713 \"quoted\"", "text"),
+        ("img", big, "image"),
+        ("cfg", {"a": [1, 2.5, None]}, "dictionary", {"note": "caf\u00e9", "n": 3}),
+        ("empty", b"", "binary"),
+        ("raw", bytes(range(256)) * 100, "binary"),  # 25,600 B direct: over 16 KiB of JSON
+    ]
+    env, msg_json = client.smartsend(
+        subject, data, metadata={"k": {"nested": True}}, msg_purpose="event", reply_to="r.x"
+    )
+    parsed = json.loads(msg_json)
+    assert env == parsed
+    assert json.dumps(env) == json.dumps(parsed)  # the same key order too
+    assert [p["transport"] for p in env["payloads"]] == ["direct", "link"] + ["direct"] * 3
+
+    async def on_the_loop() -> Any:
+        ac = natsbridge.aio.AsyncClient(client)
+        small = await ac.smartsend(subject, [data[0], data[3]], correlation_id="c-loop")
+        large = await ac.smartsend(subject, [data[0], data[4]])
+        return small, large
+
+    (env, msg_json), (env2, msg_json2) = asyncio.run(on_the_loop())
+    assert env["correlation_id"] == "c-loop"
+    assert json.dumps(env) == json.dumps(json.loads(msg_json))
+    assert len(msg_json2) > 16 * 1024
+    assert json.dumps(env2) == json.dumps(json.loads(msg_json2))
+
+
 class ArrowStream:
     """Any object with the Arrow PyCapsule stream interface (as polars DataFrames have)."""
 
