@@ -226,14 +226,52 @@ def check_abi(found: int, path: str) -> None:
         )
 
 
-def _declare(cdll: ctypes.CDLL) -> None:
+#: Calls that return at once and never wait on the network, a lock held across I/O or a
+#: host callback: they keep the GIL. Every other call releases it while it runs (and may
+#: block). Releasing the GIL costs little, but a thread that releases it must take it back,
+#: and with two busy Python threads every such round trip can cost a thread switch.
+_QUICK_PREFIXES = (
+    "nb_envelope_",
+    "nb_send_options_",
+    "nb_status_",
+    "nb_last_error_",
+    "nb_progress_",
+)
+_QUICK = frozenset(
+    {
+        "nb_version",
+        "nb_abi_version",
+        "nb_string_free",
+        "nb_client_try_smartsend",
+        "nb_client_max_payload",
+        "nb_client_last_error",
+        "nb_subscription_fd",
+        "nb_subscription_dropped",
+        "nb_subscription_last_error",
+        "nb_config_last_error",
+    }
+)
+
+
+def holds_gil(name: str) -> bool:
+    """Whether the binding calls ``name`` without releasing the GIL."""
+    return name in _QUICK or name.startswith(_QUICK_PREFIXES)
+
+
+def _declare(cdll: ctypes.CDLL, pydll: ctypes.PyDLL) -> None:
     for name, (restype, argtypes) in SIGNATURES.items():
-        fn = getattr(cdll, name)
+        fn = getattr(pydll if holds_gil(name) else cdll, name)
         fn.restype = restype
         fn.argtypes = argtypes
+        setattr(_Lib, name, fn)
 
 
-def _load() -> "tuple[ctypes.CDLL, str]":
+class _Lib:
+    """The library's functions, each bound as ``holds_gil`` says (the attributes are set
+    by ``_declare``)."""
+
+
+def _load() -> "tuple[Any, str]":
     tried = []
     for path in _candidates():
         if not path.is_file():
@@ -255,12 +293,12 @@ def _load() -> "tuple[ctypes.CDLL, str]":
         abi.argtypes = []
         check_abi(abi(), str(path))
         try:
-            _declare(cdll)
+            _declare(cdll, ctypes.PyDLL(str(path)))
         except AttributeError as e:
             raise ImportError(
                 f"natsbridge: {path} lacks a function this binding needs ({e}); " + _HOW_TO_BUILD
             ) from None
-        return cdll, str(path)
+        return _Lib, str(path)
     raise ImportError(
         "natsbridge: cannot find libnatsbridge.so; tried " + "; ".join(tried) + ". " + _HOW_TO_BUILD
     )
