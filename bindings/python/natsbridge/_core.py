@@ -573,6 +573,28 @@ class PayloadArray:
         self._keep = keep
 
 
+#: How many bytes of ``bytes`` / ``str`` values an asyncio send may publish from the loop's
+#: thread (``nb_client_try_smartsend``, which keeps the GIL while it base64-encodes them).
+INLINE_ON_LOOP = 1 << 20
+
+
+def inline(payloads: Any, limit: int) -> bool:
+    """Whether a send may try ``nb_client_try_smartsend`` first: a list or tuple of payloads
+    whose values need no conversion (``bytes``, ``str``) and are at most ``limit`` bytes in
+    all."""
+    if type(payloads) is not list and type(payloads) is not tuple:
+        return False
+    total = 0
+    for item in payloads:
+        if type(item) is not tuple or len(item) < 3:
+            return False
+        value = item[1]
+        if type(value) is not bytes and type(value) is not str:
+            return False
+        total += len(value)
+    return total <= limit
+
+
 def take_string(ptr: c_void_p) -> str:
     """Reads and frees a string handed out by the library."""
     try:

@@ -61,26 +61,6 @@ async def connect(
     return AsyncClient(sync)
 
 
-#: Sends of at most this many bytes of ``bytes`` / ``str`` values may complete on the loop.
-_INLINE_MAX = 1 << 20
-
-
-def _inline(payloads: Any) -> bool:
-    """Whether a send is cheap enough to try on the loop's thread: a list or tuple of payloads
-    whose values need no conversion (``bytes``, ``str``) and are small in all."""
-    if type(payloads) is not list and type(payloads) is not tuple:
-        return False
-    total = 0
-    for item in payloads:
-        if type(item) is not tuple or len(item) < 3:
-            return False
-        value = item[1]
-        if type(value) is not bytes and type(value) is not str:
-            return False
-        total += len(value)
-    return total <= _INLINE_MAX
-
-
 class AsyncClient:
     """The asyncio face of a :class:`~natsbridge.Client` (available as :attr:`sync`).
 
@@ -132,7 +112,7 @@ class AsyncClient:
         called after it wait for it.
         """
         before = self._last_blocking
-        if (before is None or before.done()) and _inline(payloads):
+        if (before is None or before.done()) and _core.inline(payloads, _core.INLINE_ON_LOOP):
             sent = self.sync._send(lib.nb_client_try_smartsend, subject, payloads, options)
             if sent is not None:
                 return sent
