@@ -555,8 +555,13 @@ class PayloadArray:
                     f"optionally followed by a metadata dict; got {item!r:.80}"
                 )
             dataname, value, payload_type = item[0], item[1], item[2]
-            name = cstr(dataname, f"payload {i} dataname")
-            ptype = cstr(payload_type, f"payload {dataname!r} payload_type")
+            # Names seen before come from the cache, without formatting an error's wording.
+            name = _cstr_cache.get(dataname) if type(dataname) is str else None
+            if name is None:
+                name = cstr(dataname, f"payload {i} dataname")
+            ptype = _cstr_cache.get(payload_type) if type(payload_type) is str else None
+            if ptype is None:
+                ptype = cstr(payload_type, f"payload {dataname!r} payload_type")
             if type(value) is bytes and payload_type in _BYTES_TYPES:
                 buf, n = value, len(value)  # the common case, without a copy
             else:
