@@ -216,7 +216,8 @@ export class Client {
 
   /**
    * smartsend: serializes each payload, sends small ones inline and large ones through the
-   * file server, and publishes one envelope on `subject`.
+   * file server, and publishes one envelope on `subject`. A client publishes its sends (and
+   * replies) in the order they were called, whichever finishes first.
    * @returns the envelope as sent and the published JSON (`msg_json`)
    */
   smartsend(subject: string, payloads: readonly PayloadInput[], options?: SendOptions): Promise<[Envelope, string]>;
@@ -231,8 +232,8 @@ export class Client {
   /** Waits until everything published so far has reached the server. */
   flush(): Promise<void>;
   /**
-   * Flushes and closes the connection; subscriptions end after delivering what they already
-   * received. Calling it again returns the same promise.
+   * Publishes the sends made before it, flushes and closes the connection; subscriptions end
+   * after delivering what they already received. Calling it again returns the same promise.
    */
   close(): Promise<void>;
 }
@@ -306,7 +307,8 @@ export type ErrorCode =
   | 'BUFFER_TOO_SMALL'
   | 'PANIC'
   | 'OUT_OF_RANGE'
-  | 'WRONG_THREAD';
+  | 'WRONG_THREAD'
+  | 'WOULD_BLOCK';
 
 export interface ErrorOptions {
   status?: number;
@@ -330,7 +332,7 @@ declare class CodedError<C extends ErrorCode> extends NatsBridgeError {
 export class InvalidArgumentError extends CodedError<'INVALID_ARGUMENT' | 'NULL_ARG' | 'UTF8' | 'OUT_OF_RANGE'> {}
 export class TimeoutError extends CodedError<'TIMEOUT'> {}
 export class ClosedError extends CodedError<'CLOSED'> {}
-export class InternalError extends CodedError<'INTERNAL' | 'PANIC' | 'BUFFER_TOO_SMALL' | 'WRONG_THREAD'> {}
+export class InternalError extends CodedError<'INTERNAL' | 'PANIC' | 'BUFFER_TOO_SMALL' | 'WRONG_THREAD' | 'WOULD_BLOCK'> {}
 export class NatsConnectionFailedError extends CodedError<'NATS_CONNECTION_FAILED'> {}
 export class SlowConsumerError extends CodedError<'SLOW_CONSUMER'> {}
 export class NoRespondersError extends CodedError<'NO_RESPONDERS'> {}

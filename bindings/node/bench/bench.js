@@ -4,8 +4,9 @@
 // binary payload of 128 B, 4 KiB, 64 KiB and 499,999 B (just under the 500,000 B threshold:
 // all direct), in one run on one machine.
 //
-// * binding: `client.smartsend` with a window of sends in flight (each runs on libuv's pool),
-//   a `for await` subscription taking the decoded envelopes;
+// * binding: `client.smartsend` with a window of sends in flight (a send the library can publish
+//   at once runs on the JavaScript thread, any other on libuv's pool), a `for await`
+//   subscription taking the decoded envelopes;
 // * pure nats.js: the envelope object with every key, `JSON.stringify`, `nc.publish`; a
 //   subscription doing `JSON.parse` and `Buffer.from(data, 'base64')`; at most ~32 MB in
 //   flight (without a window the server cuts off its receiver as a slow consumer).

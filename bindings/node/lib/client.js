@@ -4,12 +4,17 @@
 // The event loop never waits on the library: every call that can block (connect, send with
 // uploads, receive with downloads, request, subscribe, close, a pull that waits) runs on libuv's
 // thread pool through koffi's `.async`; only calls that return at once (accessors, setters, a
-// pull with timeout 0) run on the JavaScript thread. The library never calls into JavaScript:
-// subscriptions are pulled, never called back.
+// pull with timeout 0, a send that publishes at once) run on the JavaScript thread. The library
+// never calls into JavaScript: subscriptions are pulled, never called back.
+//
+// Sends first try nb_client_try_smartsend on this thread: it publishes when every payload goes
+// direct and the connection's queue has room, and otherwise returns WOULD_BLOCK having done
+// nothing; the send then goes to the pool (nb_client_smartsend). A client publishes in call
+// order: while a send is on the pool, the sends after it wait in the client's queue.
 
-const { fn, status, POINTER_SIZE, readPointer, readString, callAsync } = require('./ffi');
+const { koffi, fn, status, POINTER_SIZE, readPointer, callAsync } = require('./ffi');
 const { makeError, fromStatus, check, detail } = require('./errors');
-const { takeEnvelope, preparePayloads, headerOnlyJson } = require('./envelope');
+const { takeEnvelope, envelopeFromJson, preparePayloads, headerOnlyJson } = require('./envelope');
 const { asBytes } = require('./values');
 const { CONFIG_KEYS, SEND_KEYS, checkKeys, makeConfig, makeSendOptions, count } = require('./options');
 
@@ -31,6 +36,56 @@ const SEND_PREPARED = Symbol('sendPrepared');
 
 /** Default deadline of `request`, in milliseconds. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 10000;
+
+// Sends with more payload bytes than this go to the pool without trying on this thread:
+// encoding them (base64, JSON) would hold the event loop for a while.
+const SYNC_SEND_MAX_BYTES = 64 * 1024;
+
+// Up to this many payload bytes, the envelope a send returns is read from the published JSON
+// (one JSON.parse); above, from nb_envelope_outline_json, which leaves out the encoded bytes.
+const SENT_FROM_JSON_MAX_BYTES = 8 * 1024;
+
+// Sends made on this thread in one turn of the event loop, in units of one small send (a larger
+// one counts 1 + size / 16 KiB). A promise that resolves at once lets no timer, I/O or
+// subscription run: `for (...) await client.smartsend(...)` would hold the event loop for as
+// long as the library can publish at once. Past the budget, the next send waits for the next
+// turn (setImmediate), and the sends after it queue behind it.
+const SYNC_UNITS_PER_TURN = 64;
+let syncUnits = 0;
+
+/** Takes this turn's budget for a send of `size` bytes on this thread; false when spent. */
+function takeSyncTurn(size) {
+  if (syncUnits >= SYNC_UNITS_PER_TURN) return false;
+  if (syncUnits === 0) setImmediate(() => (syncUnits = 0));
+  syncUnits += 1 + (size >> 14);
+  return true;
+}
+
+function nextTurn() {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+// Out-parameters of nb_client_try_smartsend, reused: it runs on this thread only.
+const tryEnvOut = [null];
+const tryJsonOut = Buffer.alloc(POINTER_SIZE);
+
+/**
+ * A send's result from its out-parameters: [the envelope as sent, the published JSON]. Without
+ * `envOut`, the envelope is read from the JSON.
+ */
+function takeSent(envOut, jsonOut, values) {
+  const json = takeString(jsonOut);
+  if (envOut === null) return [envelopeFromJson(json, values), json];
+  return [takeEnvelope(envOut[0], values), json];
+}
+
+/** Send options a reply takes from its request unless set: [option, request header key]. */
+const REPLY_DEFAULTS = [
+  ['reply_to_msg_id', 'msg_id'],
+  ['correlation_id', 'correlation_id'],
+  ['receiver_name', 'sender_name'],
+  ['receiver_id', 'sender_id'],
+];
 
 const openClients = new Set();
 let exitHookInstalled = false;
@@ -75,7 +130,7 @@ function takeString(buf) {
   const ptr = readPointer(buf);
   if (!ptr) return null;
   try {
-    return readString(ptr);
+    return koffi.decode(buf, 'const char *');
   } finally {
     fn.nb_string_free(ptr);
   }
@@ -96,6 +151,10 @@ class Client {
   #subs = new Set();
   #closing = null;
   #resolveClosed;
+  // Sends waiting behind one on the pool, in call order: #sendQueue[#sendHead] is the next.
+  #sendQueue = [];
+  #sendHead = 0;
+  #draining = null;
 
   /** @internal Use `connect()`. */
   constructor(handle) {
@@ -149,17 +208,102 @@ class Client {
   }
 
   /** @internal smartsend of payloads already serialized by preparePayloads. */
-  async [SEND_PREPARED](subject, { records, values }, options) {
-    const opts = makeSendOptions(options);
-    const envOut = [null];
-    const jsonOut = Buffer.alloc(POINTER_SIZE);
-    try {
-      await this.#call(fn.nb_client_smartsend, subject, records, records.length, opts, envOut, jsonOut);
-    } finally {
+  [SEND_PREPARED](subject, prepared, options) {
+    return this.#send(subject, prepared, makeSendOptions(options));
+  }
+
+  /**
+   * Publishes one envelope, after every send made before it on this client; frees `opts`.
+   * On this thread when nothing is queued and the library can publish at once, else on the
+   * pool (and the sends made meanwhile queue behind it).
+   * @returns {Promise<[Envelope, string]>}
+   */
+  #send(subject, { records, values, size }, opts) {
+    if (this.#state !== 'open') {
       fn.nb_send_options_free(opts);
+      return Promise.reject(closedError('client'));
     }
-    const json = takeString(jsonOut);
-    return [takeEnvelope(envOut[0], values), json];
+    const job = { subject, records, values, size, opts, trySync: size <= SYNC_SEND_MAX_BYTES, resolve: null, reject: null };
+    if (this.#draining === null && job.trySync && takeSyncTurn(size)) {
+      let sent;
+      try {
+        sent = this.#trySend(job);
+      } catch (e) {
+        fn.nb_send_options_free(opts);
+        return Promise.reject(e);
+      }
+      if (sent !== null) {
+        fn.nb_send_options_free(opts);
+        return Promise.resolve(sent);
+      }
+      job.trySync = false; // it would block: straight to the pool
+    }
+    const result = new Promise((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+    });
+    this.#sendQueue.push(job);
+    // A drain starts with a send that goes to the pool or waits for the next turn, so it is
+    // still running when #drain() returns.
+    if (this.#draining === null) this.#draining = this.#drain();
+    return result;
+  }
+
+  /** nb_client_try_smartsend on this thread: the result, or null when it would block. */
+  #trySend(job) {
+    const envOut = job.size <= SENT_FROM_JSON_MAX_BYTES ? null : tryEnvOut;
+    const st = fn.nb_client_try_smartsend(
+      this.#h,
+      job.subject,
+      job.records,
+      job.records.length,
+      job.opts,
+      envOut,
+      tryJsonOut,
+    );
+    if (st === status.OK) return takeSent(envOut, tryJsonOut, job.values);
+    if (st === status.WOULD_BLOCK) return null;
+    throw fromStatus(st, detail.thread);
+  }
+
+  /** Sends the queued sends in order, each on this thread if it can, else on the pool. */
+  async #drain() {
+    const queue = this.#sendQueue;
+    while (this.#sendHead < queue.length) {
+      const job = queue[this.#sendHead];
+      queue[this.#sendHead++] = undefined;
+      if (this.#sendHead >= 1024 && this.#sendHead * 2 >= queue.length) {
+        queue.splice(0, this.#sendHead);
+        this.#sendHead = 0;
+      }
+      try {
+        let sent = null;
+        if (job.trySync) {
+          if (!takeSyncTurn(job.size)) {
+            await nextTurn();
+            takeSyncTurn(job.size);
+          }
+          sent = this.#trySend(job);
+        }
+        if (sent === null) {
+          const h = this.#h;
+          const envOut = [null];
+          const jsonOut = Buffer.alloc(POINTER_SIZE);
+          const { records } = job;
+          const st = await callAsync(fn.nb_client_smartsend, h, job.subject, records, records.length, job.opts, envOut, jsonOut);
+          if (st !== status.OK) throw fromStatus(st, detail.client(h));
+          sent = takeSent(envOut, jsonOut, job.values);
+        }
+        job.resolve(sent);
+      } catch (e) {
+        job.reject(e);
+      } finally {
+        fn.nb_send_options_free(job.opts);
+      }
+    }
+    queue.length = 0;
+    this.#sendHead = 0;
+    this.#draining = null;
   }
 
   /**
@@ -227,24 +371,36 @@ class Client {
   async reply(request, payloads, options = {}) {
     checkKeys(options, [SEND_KEYS], 'reply option');
     const header = Buffer.from(headerOnlyJson(request), 'utf8');
-    const { records, values } = preparePayloads(payloads);
+    const prepared = preparePayloads(payloads);
     if (this.#state !== 'open') throw closedError('client');
-    // The request's header as a native envelope (it has no payloads: nothing is downloaded).
+    // The request's header as a native envelope (it has no payloads: nothing is downloaded),
+    // checked as the library checks any envelope it receives.
     const reqOut = [null];
     check(fn.nb_client_smartreceive(this.#h, header, header.length, reqOut), detail.client(this.#h));
     const req = reqOut[0];
-    let opts = null;
-    const envOut = [null];
-    const jsonOut = Buffer.alloc(POINTER_SIZE);
+    let head;
     try {
-      opts = makeSendOptions(options);
-      await this.#call(fn.nb_client_reply, req, records, records.length, opts, envOut, jsonOut);
+      head = JSON.parse(fn.nb_envelope_header_json(req));
+      if (!head.reply_to) {
+        // Nothing to answer on: nb_client_reply refuses it, with the library's own error.
+        const opts = makeSendOptions(options);
+        try {
+          await this.#call(fn.nb_client_reply, req, prepared.records, prepared.records.length, opts, null, null);
+        } finally {
+          fn.nb_send_options_free(opts);
+        }
+        throw makeError('INTERNAL', 'nb_client_reply accepted a request without reply_to');
+      }
     } finally {
-      fn.nb_send_options_free(opts);
       fn.nb_envelope_free(req);
     }
-    const json = takeString(jsonOut);
-    return [takeEnvelope(envOut[0], values), json];
+    // What nb_client_reply does, as a send that keeps this client's order: to `reply_to`,
+    // with the request's msg_id, correlation id and sender unless `options` sets them.
+    const opts = { ...options };
+    for (const [key, from] of REPLY_DEFAULTS) {
+      if (opts[key] === undefined || opts[key] === null) opts[key] = head[from] ?? '';
+    }
+    return this.#send(head.reply_to, prepared, makeSendOptions(opts));
   }
 
   /** Waits until everything published so far has reached the server. */
@@ -264,6 +420,8 @@ class Client {
   async #close() {
     this.#state = 'closing';
     openClients.delete(this);
+    // Sends made before close() are published first, in order.
+    if (this.#draining !== null) await this.#draining;
     let error = null;
     const st = await callAsync(fn.nb_client_close, this.#h);
     if (st !== status.OK && st !== status.CLOSED) error = fromStatus(st, detail.client(this.#h));

@@ -74,52 +74,76 @@ function parseJson(text, what) {
   }
 }
 
+// Out-parameters of nb_envelope_payload_bytes, reused: it is called on this thread only.
+const bytesPtr = [null];
+const bytesLen = [0];
+
 /**
- * Reads a native envelope into an Envelope, then frees it. `values` (for an envelope returned
- * by a send) gives each payload's value as the caller passed it; otherwise payload bytes are
- * copied out and deserialized.
+ * Reads a native envelope into an Envelope, then frees it: the header and every payload's
+ * fields from one nb_envelope_outline_json, then each payload's bytes. `values` (for an
+ * envelope returned by a send) gives each payload's value as the caller passed it; otherwise
+ * payload bytes are copied out and deserialized.
  */
 function takeEnvelope(handle, values = null) {
   try {
-    const header = parseJson(fn.nb_envelope_header_json(handle), 'an envelope header');
-    const count = Number(fn.nb_envelope_payload_count(handle));
-    const payloads = [];
-    for (let i = 0; i < count; i++) {
-      const dataname = fn.nb_envelope_payload_dataname(handle, i);
-      const type = fn.nb_envelope_payload_type(handle, i);
+    const outline = parseJson(fn.nb_envelope_outline_json(handle), 'an envelope');
+    const wire = outline.payloads;
+    const payloads = new Array(wire.length);
+    for (let i = 0; i < wire.length; i++) {
+      const p = wire[i];
       let data;
       if (values) {
         data = values[i];
       } else {
-        const ptr = [null];
-        const len = [0];
-        check(fn.nb_envelope_payload_bytes(handle, i, ptr, len));
-        data = deserialize(dataname, copyBytes(ptr[0], Number(len[0])), type);
+        check(fn.nb_envelope_payload_bytes(handle, i, bytesPtr, bytesLen));
+        data = deserialize(p.dataname, copyBytes(bytesPtr[0], Number(bytesLen[0])), p.payload_type);
       }
-      payloads.push(
-        new Payload({
-          id: fn.nb_envelope_payload_id(handle, i),
-          dataname,
-          data,
-          payload_type: type,
-          transport: fn.nb_envelope_payload_transport(handle, i),
-          size: Number(fn.nb_envelope_payload_size(handle, i)),
-          url: fn.nb_envelope_payload_url(handle, i) ?? null,
-          metadata: parseJson(fn.nb_envelope_payload_metadata_json(handle, i), 'payload metadata'),
-        }),
-      );
+      payloads[i] = new Payload({
+        id: p.id,
+        dataname: p.dataname,
+        data,
+        payload_type: p.payload_type,
+        transport: p.transport,
+        size: p.size,
+        url: p.url ?? null,
+        metadata: p.metadata,
+      });
     }
-    return new Envelope(header, payloads);
+    return new Envelope(outline, payloads);
   } finally {
     fn.nb_envelope_free(handle);
   }
 }
 
 /**
+ * The Envelope of a published JSON (the `msg_json` a send returns), with each payload's value
+ * from `values` as the caller passed it: what takeEnvelope gives for the same envelope.
+ */
+function envelopeFromJson(json, values) {
+  const wire = parseJson(json, 'a published envelope');
+  const list = wire.payloads;
+  const payloads = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i];
+    payloads[i] = new Payload({
+      id: p.id,
+      dataname: p.dataname,
+      data: values[i],
+      payload_type: p.payload_type,
+      transport: p.transport,
+      size: p.size,
+      url: p.transport === 'link' ? p.data : null,
+      metadata: p.metadata,
+    });
+  }
+  return new Envelope(wire, payloads);
+}
+
+/**
  * Serializes the walkthrough's payload list — `[[dataname, data, payload_type], ...]`, each
  * entry optionally with a 4th element of payload metadata, or Payload objects of a received
  * envelope — into nb_payload_in records.
- * @returns {{ records: object[], values: any[] }}
+ * @returns {{ records: object[], values: any[], size: number }} `size`: the bytes of all payloads
  */
 function preparePayloads(list) {
   if (!Array.isArray(list)) {
@@ -127,6 +151,7 @@ function preparePayloads(list) {
   }
   const records = [];
   const values = [];
+  let size = 0;
   list.forEach((entry, i) => {
     let dataname, data, type, metadata;
     if (Array.isArray(entry)) {
@@ -154,8 +179,9 @@ function preparePayloads(list) {
       metadata_json: metadata == null ? null : JSON.stringify(metadata),
     });
     values.push(data);
+    size += bytes.length;
   });
-  return { records, values };
+  return { records, values, size };
 }
 
 /**
@@ -174,4 +200,4 @@ function headerOnlyJson(env) {
   return JSON.stringify(out);
 }
 
-module.exports = { Envelope, Payload, HEADER_KEYS, takeEnvelope, preparePayloads, headerOnlyJson, status };
+module.exports = { Envelope, Payload, HEADER_KEYS, takeEnvelope, envelopeFromJson, preparePayloads, headerOnlyJson, status };

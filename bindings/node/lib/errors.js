@@ -46,6 +46,7 @@ const ALIASES = {
   BUFFER_TOO_SMALL: 'INTERNAL',
   PANIC: 'INTERNAL',
   WRONG_THREAD: 'INTERNAL',
+  WOULD_BLOCK: 'INTERNAL', // handled inside the binding (the send goes to the pool); never expected here
   PULL_TIMEOUT: 'TIMEOUT',
 };
 

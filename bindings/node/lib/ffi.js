@@ -10,9 +10,13 @@
 // nb_client_subscribe_callback, nb_subscription_set_wake) would run JavaScript on library
 // threads; nb_subscription_fd cannot be watched safely from Node (net.Socket takes ownership
 // of the fd and closes it, racing with nb_subscription_free); the single-item and per-field
-// accessors are covered by nb_subscription_next_batch and nb_envelope_header_json. Not exposed
-// yet: upload progress (nb_progress_*, nb_send_options_set_progress) and downloads into files
-// (nb_config_set_download_dir, nb_envelope_payload_file).
+// accessors are covered by nb_subscription_next_batch and nb_envelope_outline_json (one call per
+// envelope instead of one per field: each call through koffi costs about a microsecond). Not
+// exposed yet: upload progress (nb_progress_*, nb_send_options_set_progress) and downloads into
+// files (nb_config_set_download_dir, nb_envelope_payload_file).
+//
+// nb_client_try_smartsend is the one send made on the JavaScript thread: it never waits (it
+// answers WOULD_BLOCK instead, and the send goes to nb_client_smartsend on the pool).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -86,6 +90,9 @@ const fn = {
   nb_last_error_message: lib.func('nb_status nb_last_error_message(char *buf, size_t cap, _Out_ size_t *needed)'),
   nb_status_str: lib.func('const char *nb_status_str(nb_status status)'),
   nb_status_code_name: lib.func('const char *nb_status_code_name(nb_status status)'),
+  nb_last_error_correlation_id: lib.func(
+    'nb_status nb_last_error_correlation_id(char *buf, size_t cap, _Out_ size_t *needed)',
+  ),
 
   // client
   nb_client_connect: lib.func('nb_status nb_client_connect(const nb_config *cfg, _Out_ nb_client **out)'),
@@ -94,6 +101,9 @@ const fn = {
   nb_client_free: lib.func('void nb_client_free(nb_client *client)'),
   nb_client_smartsend: lib.func(
     'nb_status nb_client_smartsend(const nb_client *client, const char *subject, const nb_payload_in *payloads, size_t payload_count, const nb_send_options *options, _Out_ nb_envelope **out_envelope, char **out_json)',
+  ),
+  nb_client_try_smartsend: lib.func(
+    'nb_status nb_client_try_smartsend(const nb_client *client, const char *subject, const nb_payload_in *payloads, size_t payload_count, const nb_send_options *options, _Out_ nb_envelope **out_envelope, char **out_json)',
   ),
   nb_client_smartreceive: lib.func(
     'nb_status nb_client_smartreceive(const nb_client *client, const uint8_t *message, size_t len, _Out_ nb_envelope **out)',
@@ -166,20 +176,7 @@ const fn = {
   // envelope
   nb_envelope_free: lib.func('void nb_envelope_free(nb_envelope *env)'),
   nb_envelope_header_json: lib.func('const char *nb_envelope_header_json(const nb_envelope *env)'),
-  nb_envelope_payload_count: lib.func('size_t nb_envelope_payload_count(const nb_envelope *env)'),
-  nb_envelope_payload_id: lib.func('const char *nb_envelope_payload_id(const nb_envelope *env, size_t index)'),
-  nb_envelope_payload_dataname: lib.func(
-    'const char *nb_envelope_payload_dataname(const nb_envelope *env, size_t index)',
-  ),
-  nb_envelope_payload_type: lib.func('const char *nb_envelope_payload_type(const nb_envelope *env, size_t index)'),
-  nb_envelope_payload_transport: lib.func(
-    'const char *nb_envelope_payload_transport(const nb_envelope *env, size_t index)',
-  ),
-  nb_envelope_payload_size: lib.func('uint64_t nb_envelope_payload_size(const nb_envelope *env, size_t index)'),
-  nb_envelope_payload_url: lib.func('const char *nb_envelope_payload_url(const nb_envelope *env, size_t index)'),
-  nb_envelope_payload_metadata_json: lib.func(
-    'const char *nb_envelope_payload_metadata_json(const nb_envelope *env, size_t index)',
-  ),
+  nb_envelope_outline_json: lib.func('const char *nb_envelope_outline_json(const nb_envelope *env)'),
   nb_envelope_payload_bytes: lib.func(
     'nb_status nb_envelope_payload_bytes(const nb_envelope *env, size_t index, _Out_ const uint8_t **data, _Out_ size_t *len)',
   ),
@@ -280,6 +277,7 @@ const status = Object.freeze({
   PULL_TIMEOUT: -104,
   OUT_OF_RANGE: -105,
   WRONG_THREAD: -106,
+  WOULD_BLOCK: -107,
 });
 
 /** Log levels of nb_log_set_level (NB_LOG_*). */
@@ -295,7 +293,14 @@ function readPointer(buf, index = 0) {
 /** Copies `len` bytes at `ptr` (library memory) into a new Buffer owned by JavaScript. */
 function copyBytes(ptr, len) {
   if (!len) return Buffer.alloc(0);
-  return Buffer.from(new Uint8Array(koffi.view(ptr, len)));
+  if (len <= 65536) {
+    const copy = koffi.decode(ptr, 'uint8_t', len); // a Uint8Array of its own
+    return Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength);
+  }
+  // Larger: one memcpy into an uninitialized Buffer is faster.
+  const out = Buffer.allocUnsafe(len);
+  out.set(new Uint8Array(koffi.view(ptr, len)));
+  return out;
 }
 
 /** Reads a NUL-terminated string at `ptr` (library memory). */
