@@ -7,7 +7,7 @@ use super::envelope::nb_envelope;
 use super::options::{nb_payload_in, nb_send_options, read_options, read_payloads};
 use super::runtime;
 use super::status::*;
-use crate::bridge::{Client, Sent, TrySent};
+use crate::bridge::{Client, OutgoingPayload, SendOptions, Sent, TrySent};
 use crate::config::Config;
 use std::ffi::c_char;
 use std::time::Duration;
@@ -107,17 +107,47 @@ pub unsafe extern "C" fn nb_client_free(client: *mut nb_client) {
     });
 }
 
-/// Hands a send's results to the caller's out-parameters.
-fn deliver_sent(
-    sent: Sent,
-    out_envelope: Option<&mut *mut nb_envelope>,
-    out_json: Option<&mut *mut c_char>,
-) {
-    if let Some(o) = out_json {
-        *o = into_c_string(sent.json_str());
-    }
-    if let Some(o) = out_envelope {
-        *o = into_handle(nb_envelope::new(sent.envelope));
+/// The arguments every send call shares: its payloads and options in, the envelope as sent
+/// and its JSON out.
+struct SendCall {
+    payloads: *const nb_payload_in,
+    payload_count: usize,
+    options: *const nb_send_options,
+    out_envelope: *mut *mut nb_envelope,
+    out_json: *mut *mut c_char,
+}
+
+impl SendCall {
+    /// Clears the outputs, reads the inputs, sends with `send` on the client (recording a
+    /// failure on it), and hands out what was sent.
+    ///
+    /// # Safety
+    /// Every pointer follows the rules documented on `nb_client_smartsend`.
+    unsafe fn run(
+        self,
+        client: *const nb_client,
+        send: impl FnOnce(&nb_client, Vec<OutgoingPayload>, SendOptions) -> FfiResult<Sent>,
+    ) -> nb_status {
+        // SAFETY: out-parameters are NULL or valid for one pointer.
+        let (out_envelope, out_json) =
+            unsafe { (out_param(self.out_envelope), out_param(self.out_json)) };
+        on_client(client, |c| {
+            // SAFETY: the inputs follow their documented rules.
+            let (payloads, options) = unsafe {
+                (
+                    read_payloads(self.payloads, self.payload_count)?,
+                    read_options(self.options),
+                )
+            };
+            let sent = send(c, payloads, options)?;
+            if let Some(o) = out_json {
+                *o = into_c_string(sent.json_str());
+            }
+            if let Some(o) = out_envelope {
+                *o = into_handle(nb_envelope::new(sent.envelope));
+            }
+            Ok(())
+        })
     }
 }
 
@@ -140,25 +170,24 @@ pub unsafe extern "C" fn nb_client_smartsend(
     out_envelope: *mut *mut nb_envelope,
     out_json: *mut *mut c_char,
 ) -> nb_status {
-    // SAFETY: out-parameters are NULL or valid for one pointer.
-    let (out_envelope, out_json) = unsafe { (out_param(out_envelope), out_param(out_json)) };
-    on_client(client, |c| {
-        // SAFETY: arguments follow their documented rules.
-        let (subject, payloads, options) = unsafe {
-            (
-                arg_str(subject, "subject")?,
-                read_payloads(payloads, payload_count)?,
-                read_options(options),
+    let call = SendCall {
+        payloads,
+        payload_count,
+        options,
+        out_envelope,
+        out_json,
+    };
+    // SAFETY: the arguments follow their documented rules.
+    unsafe {
+        call.run(client, |c, payloads, options| {
+            let subject = arg_str(subject, "subject")?;
+            runtime::block_on_for(
+                None,
+                "smartsend",
+                c.client.smartsend(subject, payloads, options),
             )
-        };
-        let sent = runtime::block_on_for(
-            None,
-            "smartsend",
-            c.client.smartsend(subject, payloads, options),
-        )?;
-        deliver_sent(sent, out_envelope, out_json);
-        Ok(())
-    })
+        })
+    }
 }
 
 /// smartsend that never waits, for a host's event-loop thread: publishes exactly what
@@ -179,28 +208,26 @@ pub unsafe extern "C" fn nb_client_try_smartsend(
     out_envelope: *mut *mut nb_envelope,
     out_json: *mut *mut c_char,
 ) -> nb_status {
-    // SAFETY: out-parameters are NULL or valid for one pointer.
-    let (out_envelope, out_json) = unsafe { (out_param(out_envelope), out_param(out_json)) };
-    on_client(client, |c| {
-        // SAFETY: arguments follow their documented rules.
-        let (subject, payloads, options) = unsafe {
-            (
-                arg_str(subject, "subject")?,
-                read_payloads(payloads, payload_count)?,
-                read_options(options),
-            )
-        };
-        match c.client.try_smartsend(subject, payloads, options)? {
-            TrySent::Sent(sent) => {
-                deliver_sent(sent, out_envelope, out_json);
-                Ok(())
+    let call = SendCall {
+        payloads,
+        payload_count,
+        options,
+        out_envelope,
+        out_json,
+    };
+    // SAFETY: the arguments follow their documented rules.
+    unsafe {
+        call.run(client, |c, payloads, options| {
+            let subject = arg_str(subject, "subject")?;
+            match c.client.try_smartsend(subject, payloads, options)? {
+                TrySent::Sent(sent) => Ok(sent),
+                TrySent::WouldBlock(why) => Err(FfiError::new(
+                    NB_ERR_WOULD_BLOCK,
+                    format!("smartsend would have to wait ({why}); nothing was published"),
+                )),
             }
-            TrySent::WouldBlock(why) => Err(FfiError::new(
-                NB_ERR_WOULD_BLOCK,
-                format!("smartsend would have to wait ({why}); nothing was published"),
-            )),
-        }
-    })
+        })
+    }
 }
 
 /// smartreceive with a client's settings: decodes the raw bytes of one NATS message (an
@@ -320,25 +347,24 @@ pub unsafe extern "C" fn nb_client_reply(
     out_envelope: *mut *mut nb_envelope,
     out_json: *mut *mut c_char,
 ) -> nb_status {
-    // SAFETY: out-parameters are NULL or valid for one pointer.
-    let (out_envelope, out_json) = unsafe { (out_param(out_envelope), out_param(out_json)) };
-    on_client(client, |c| {
-        // SAFETY: arguments follow their documented rules.
-        let (request, payloads, options) = unsafe {
-            (
-                arg(request, "request")?,
-                read_payloads(payloads, payload_count)?,
-                read_options(options),
+    let call = SendCall {
+        payloads,
+        payload_count,
+        options,
+        out_envelope,
+        out_json,
+    };
+    // SAFETY: the arguments follow their documented rules.
+    unsafe {
+        call.run(client, |c, payloads, options| {
+            let request = arg(request, "request")?;
+            runtime::block_on_for(
+                None,
+                "reply",
+                c.client.reply(request.envelope(), payloads, options),
             )
-        };
-        let sent = runtime::block_on_for(
-            None,
-            "reply",
-            c.client.reply(request.envelope(), payloads, options),
-        )?;
-        deliver_sent(sent, out_envelope, out_json);
-        Ok(())
-    })
+        })
+    }
 }
 
 /// The largest message the server accepts, as announced at connect, in `*out`.

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import logging
 import threading
@@ -66,6 +67,7 @@ log = logging.getLogger("natsbridge")
 
 # A blocking pull waits in slices of this many ms, so that Ctrl-C reaches the main thread.
 _SLICE_MS = 200
+_NO_OPTIONS = contextlib.nullcontext((None, None))
 _BATCH = 64
 
 
@@ -210,23 +212,13 @@ class Client:
         out_env = c_void_p()
         out_json = c_void_p()
         handle = self._handle
-        if options:
-            with _core.send_options(options) as (opts, cid):
-                p = handle.acquire()
-                try:
-                    status = fn(
-                        p, subj, array.array, array.count, opts, byref(out_env), byref(out_json)
-                    )
-                finally:
-                    handle.done()
-        else:
-            # Without options the library chooses the correlation id (and reports it with
-            # an error): no options handle to build.
-            cid = None
+        # Without options the library chooses the correlation id (and reports it with an
+        # error): no options handle to build.
+        with _core.send_options(options) if options else _NO_OPTIONS as (opts, cid):
             p = handle.acquire()
             try:
                 status = fn(
-                    p, subj, array.array, array.count, None, byref(out_env), byref(out_json)
+                    p, subj, array.array, array.count, opts, byref(out_env), byref(out_json)
                 )
             finally:
                 handle.done()
