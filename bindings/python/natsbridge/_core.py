@@ -537,7 +537,7 @@ _BYTES_TYPES = frozenset(("binary", "image", "audio", "video"))
 class PayloadArray:
     """The ``nb_payload_in`` array of a send, with the Python buffers it points into."""
 
-    __slots__ = ("array", "count", "_keep")
+    __slots__ = ("array", "count", "nbytes", "_keep")
 
     def __init__(self, payloads: Iterable[PayloadIn]) -> None:
         if isinstance(payloads, (str, bytes)) or not isinstance(payloads, Iterable):
@@ -548,6 +548,7 @@ class PayloadArray:
         self.count = len(items)
         keep: List[Any] = []
         slots = []
+        nbytes = 0
         for i, item in enumerate(items):
             if not isinstance(item, (tuple, list)) or len(item) not in (3, 4):
                 raise InvalidArgumentError(
@@ -567,6 +568,7 @@ class PayloadArray:
             else:
                 buf, n = serialize(dataname, value, payload_type)
             keep.append(buf)
+            nbytes += n
             meta = None
             if len(item) == 4 and item[3] is not None:
                 metadata = item[3]
@@ -575,6 +577,7 @@ class PayloadArray:
                 meta = json.dumps(dict(metadata), ensure_ascii=False).encode("utf-8")
             slots.append((name, ptype, _address(buf) if n else None, n, meta))
         self.array = (_ffi.nb_payload_in * max(self.count, 1))(*slots)
+        self.nbytes = nbytes
         self._keep = keep
 
 
@@ -725,20 +728,22 @@ def sent_envelope_dict(env: int) -> Envelope:
     return found
 
 
-#: Above this many characters of published JSON, ``env`` is rebuilt from the envelope
-#: rather than parsed from ``msg_json`` (below, parsing is the cheaper of the two).
-_PARSE_LIMIT = 16 * 1024
+#: Sends with more payload bytes than this return ``env`` rebuilt from the sent envelope;
+#: below, parsing ``msg_json`` is the cheaper of the two.
+REBUILD_ABOVE = 12 * 1024
 
 
-def take_sent(env: c_void_p, msg_json: c_void_p) -> Tuple[Envelope, str]:
-    """``(env, msg_json)`` of a send's out-parameters, freeing both."""
+def take_sent(env: Optional[c_void_p], msg_json: c_void_p) -> Tuple[Envelope, str]:
+    """``(env, msg_json)`` of a send's out-parameters, freeing both: ``env`` rebuilt from the
+    sent envelope when one was asked for, else parsed from the JSON."""
     try:
         text = take_string(msg_json)
-        if len(text) <= _PARSE_LIMIT:
+        if env is None:
             return json.loads(text), text
         return sent_envelope_dict(handed_out(env)), text
     finally:
-        lib.nb_envelope_free(env.value)
+        if env is not None:
+            lib.nb_envelope_free(env.value)
 
 
 def take_envelope(env: int) -> Envelope:

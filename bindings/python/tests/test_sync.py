@@ -95,7 +95,7 @@ def test_the_returned_env_is_the_published_json_parsed(
         ("img", big, "image"),
         ("cfg", {"a": [1, 2.5, None]}, "dictionary", {"note": "caf\u00e9", "n": 3}),
         ("empty", b"", "binary"),
-        ("raw", bytes(range(256)) * 100, "binary"),  # 25,600 B direct: over 16 KiB of JSON
+        ("raw", bytes(range(256)) * 100, "binary"),  # 25,600 B direct: env rebuilt, not parsed
     ]
     env, msg_json = client.smartsend(
         subject, data, metadata={"k": {"nested": True}}, msg_purpose="event", reply_to="r.x"
@@ -114,7 +114,7 @@ def test_the_returned_env_is_the_published_json_parsed(
     (env, msg_json), (env2, msg_json2) = asyncio.run(on_the_loop())
     assert env["correlation_id"] == "c-loop"
     assert json.dumps(env) == json.dumps(json.loads(msg_json))
-    assert len(msg_json2) > 16 * 1024
+    assert len(msg_json2) > natsbridge._core.REBUILD_ABOVE
     assert json.dumps(env2) == json.dumps(json.loads(msg_json2))
 
 
