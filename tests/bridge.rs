@@ -1069,3 +1069,100 @@ async fn tls_when_the_url_asks_for_it() {
         b"over TLS"
     );
 }
+
+/// A consumer waiting in `next` or `next_blocking` reads NATS itself; the order of messages
+/// stays that of arrival even when a link payload is still downloading, a wait that ends
+/// (timeout, cancellation) leaves later messages to the queue and its wake hook, and the
+/// blocking pull gets what arrives while it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_consumers_keep_order_and_hand_over_to_the_queue() {
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let client = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sub = std::sync::Arc::new(client.subscribe("direct.>", None).await.unwrap());
+    let send = |subject: &'static str, text: String, threshold: usize| {
+        let client = client.clone();
+        async move {
+            client
+                .smartsend(
+                    subject,
+                    vec![OutgoingPayload::text("t", text)],
+                    SendOptions {
+                        size_threshold: Some(threshold),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let text =
+        |env: &Envelope| String::from_utf8(env.payloads[0].bytes().unwrap().to_vec()).unwrap();
+
+    // A consumer awaits while a link message and direct ones behind it arrive.
+    let consumer = {
+        let sub = sub.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..6 {
+                got.push(next(&sub).await.unwrap());
+            }
+            got
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    send("direct.a", "first".into(), 1 << 20).await;
+    send("direct.a", "x".repeat(5000), 100).await;
+    for i in 0..4 {
+        send("direct.a", format!("after-{i}"), 1 << 20).await;
+    }
+    let got = consumer.await.unwrap();
+    assert_eq!(text(&got[0]), "first");
+    assert_eq!(got[1].payloads[0].transport, Transport::Link);
+    assert_eq!(text(&got[1]), "x".repeat(5000));
+    for (i, env) in got[2..].iter().enumerate() {
+        assert_eq!(text(env), format!("after-{i}"));
+    }
+
+    // A wait that timed out: what comes next is queued and the wake hook fires.
+    assert!(tokio::time::timeout(Duration::from_millis(30), sub.next())
+        .await
+        .is_err());
+    let woken = std::sync::Arc::new(tokio::sync::Notify::new());
+    let w = woken.clone();
+    sub.set_wake_hook(Some(std::sync::Arc::new(move || w.notify_one())));
+    send("direct.b", "queued".into(), 1 << 20).await;
+    tokio::time::timeout(WAIT, woken.notified()).await.unwrap();
+    assert_eq!(text(&sub.try_next().unwrap().unwrap()), "queued");
+    sub.set_wake_hook(None);
+
+    // A blocking pull: a timeout with nothing, then what arrives while it waits.
+    let s = sub.clone();
+    let pulled = tokio::task::spawn_blocking(move || {
+        assert!(matches!(
+            s.next_blocking(Some(Duration::from_millis(20))),
+            natsbridge::Pulled::TimedOut
+        ));
+        (0..3)
+            .map(|_| match s.next_blocking(Some(WAIT)) {
+                natsbridge::Pulled::Item(r) => r.unwrap(),
+                _ => panic!("no envelope"),
+            })
+            .collect::<Vec<_>>()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..3 {
+        send("direct.c", format!("pulled-{i}"), 1 << 20).await;
+    }
+    for (i, env) in pulled.await.unwrap().iter().enumerate() {
+        assert_eq!(text(env), format!("pulled-{i}"));
+    }
+
+    // Close wakes a waiting consumer with the end.
+    let s = sub.clone();
+    let waiting = tokio::spawn(async move { s.next().await.is_none() });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    sub.close().await;
+    assert!(tokio::time::timeout(WAIT, waiting).await.unwrap().unwrap());
+    client.close().await.unwrap();
+}

@@ -45,12 +45,17 @@ struct Inner {
 
 /// Replies to requests, multiplexed over one wildcard inbox subscription (`<inbox>.*`): a
 /// request then costs one publish and one delivery, not a subscribe and an unsubscribe too.
-/// Each request waits on its own token; the dispatcher hands each reply to its waiter.
+/// Each request waits on its own token. There is no dispatcher task: a waiting request reads
+/// the inbox itself (one at a time), takes its own reply and hands any other reply to its
+/// waiter, so a reply reaches its caller with the same task wake-ups as async-nats's own
+/// request.
 struct RequestMux {
     prefix: String,
     next: AtomicU64,
-    pending: Arc<std::sync::Mutex<std::collections::HashMap<u64, Waiter>>>,
-    task: tokio::task::JoinHandle<()>,
+    pending: std::sync::Mutex<std::collections::HashMap<u64, Waiter>>,
+    /// The inbox subscription, read by the request holding the lock; `None` once it ended
+    /// (the connection is gone).
+    inbox: tokio::sync::Mutex<Option<async_nats::Subscriber>>,
 }
 
 type Waiter = tokio::sync::oneshot::Sender<async_nats::Message>;
@@ -58,34 +63,57 @@ type Waiter = tokio::sync::oneshot::Sender<async_nats::Message>;
 impl RequestMux {
     async fn start(nats: &async_nats::Client, limit: Duration) -> Result<RequestMux> {
         let prefix = nats.new_inbox();
-        let mut sub = deadline(limit, "subscribe", nats.subscribe(format!("{prefix}.*"))).await?;
-        let pending: Arc<std::sync::Mutex<std::collections::HashMap<u64, Waiter>>> = Arc::default();
-        let table = pending.clone();
-        let task = tokio::spawn(async move {
-            use futures_util::StreamExt as _;
-            while let Some(msg) = sub.next().await {
-                let token = msg.subject.rsplit('.').next().and_then(|t| t.parse().ok());
-                let waiter = token.and_then(|t: u64| lock(&table).remove(&t));
-                if let Some(w) = waiter {
-                    let _ = w.send(msg);
-                }
-            }
-            // The connection is gone: waiting requests learn it from their dropped sender.
-            lock(&table).clear();
-        });
+        let sub = deadline(limit, "subscribe", nats.subscribe(format!("{prefix}.*"))).await?;
         Ok(RequestMux {
             prefix,
             next: AtomicU64::new(0),
-            pending,
-            task,
+            pending: std::sync::Mutex::default(),
+            inbox: tokio::sync::Mutex::new(Some(sub)),
         })
     }
-}
 
-impl Drop for RequestMux {
-    fn drop(&mut self) {
-        // The last clone of the client is gone: stop listening (drops the subscription).
-        self.task.abort();
+    /// Waits for the reply to `token`: handed over by another request reading the inbox, or
+    /// read from the inbox by this one. `None`: the inbox subscription ended.
+    async fn wait(
+        &self,
+        token: u64,
+        handed: &mut tokio::sync::oneshot::Receiver<async_nats::Message>,
+    ) -> Option<async_nats::Message> {
+        use futures_util::StreamExt as _;
+        let mut inbox = tokio::select! {
+            biased;
+            r = &mut *handed => return r.ok(),
+            inbox = self.inbox.lock() => inbox,
+        };
+        loop {
+            let sub = inbox.as_mut()?;
+            let msg = tokio::select! {
+                biased;
+                r = &mut *handed => return r.ok(),
+                msg = sub.next() => msg,
+            };
+            let Some(msg) = msg else {
+                // The connection is gone: waiting requests learn it from their dropped sender.
+                *inbox = None;
+                lock(&self.pending).clear();
+                return None;
+            };
+            let Some(t) = msg
+                .subject
+                .rsplit('.')
+                .next()
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if t == token {
+                return Some(msg);
+            }
+            let waiter = lock(&self.pending).remove(&t);
+            if let Some(w) = waiter {
+                let _ = w.send(msg);
+            }
+        }
     }
 }
 
@@ -438,7 +466,7 @@ impl Client {
             .await?;
         let token = mux.next.fetch_add(1, Ordering::Relaxed);
         let inbox = format!("{}.{token}", mux.prefix);
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
         lock(&mux.pending).insert(token, tx);
         let _guard = PendingGuard {
             table: &mux.pending,
@@ -449,9 +477,9 @@ impl Client {
             .publish_envelope(subject, payloads, options, Some(inbox))
             .await?;
         let cid = &sent.envelope.correlation_id;
-        let msg = match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(m)) => m,
-            Ok(Err(_)) => {
+        let msg = match tokio::time::timeout(timeout, mux.wait(token, &mut rx)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
                 return Err(Error::new(
                     ErrorCode::Closed,
                     "connection closed while waiting for a reply",

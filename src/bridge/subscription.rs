@@ -4,16 +4,25 @@
 //!
 //! The queue is the only bound. When it is full, further messages are dropped *and counted*,
 //! and the consumer receives a `SLOW_CONSUMER` error in their place, so nothing is lost silently.
+//!
+//! A pump task moves messages from NATS into the queue. A consumer waiting in `next` or
+//! `next_blocking` while the queue is empty and no link payload is being fetched reads NATS
+//! itself instead: the NATS client wakes it directly and it decodes on its own thread, one
+//! task hand-off fewer than through the pump. Whoever reads holds the `Source` lock while it
+//! reads, decodes and queues a batch, so messages keep their order whichever way they go.
 
 use super::receive::{Decoded, Receiver};
 use crate::envelope::Envelope;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
-use futures_util::future::{self, Either, FutureExt};
+use futures_util::future::{self, Either};
 use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -34,6 +43,123 @@ struct State {
     /// Threads blocked in `pop_blocking`: the condition variable is signalled only for them
     /// (a notification costs a system call even when nobody waits).
     blocked: usize,
+    /// Wake-ups of a thread blocked in `pop_blocking` by a message arriving from NATS.
+    kicks: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The NATS side of a subscription, read by the pump or by a waiting consumer.
+struct Source {
+    /// `None` once unsubscribed.
+    subscriber: Option<async_nats::Subscriber>,
+    /// No more messages will be read (unsubscribed, or the connection is gone).
+    ended: bool,
+    /// Messages read from NATS and not yet queued: those with link payloads being fetched,
+    /// and every message behind them. A consumer reads NATS itself only when this is 0.
+    in_flight: usize,
+    /// Read but not yet handed to the pump's fetches (counted in `in_flight`).
+    handoff: VecDeque<Decoded>,
+    /// Reused for each batch.
+    scratch: Vec<Item>,
+}
+
+/// Routes the NATS subscriber's wake-ups: to the consumer registered to read directly, if
+/// any, otherwise to the pump. A consumer registers before each read; when it stops waiting,
+/// a wake-up it was given and did not act on goes to the pump (`release`).
+struct Router {
+    consumer: Mutex<Option<(u64, Waker)>>,
+    ids: AtomicU64,
+    pump: AtomicWaker,
+}
+
+impl Wake for Router {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let consumer = lock(&self.consumer).take();
+        match consumer {
+            Some((_, w)) => w.wake(),
+            None => self.pump.wake(),
+        }
+    }
+}
+
+impl Router {
+    /// Registers consumer `id` for the next arrival; false when another consumer is.
+    fn register(&self, id: u64, waker: &Waker) -> bool {
+        let mut c = lock(&self.consumer);
+        match &mut *c {
+            Some((i, w)) if *i == id => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                true
+            }
+            Some(_) => false,
+            None => {
+                *c = Some((id, waker.clone()));
+                true
+            }
+        }
+    }
+
+    /// Consumer `id` stops waiting: withdraws its registration, or, when a wake-up already
+    /// took it, passes that wake-up on to the pump (a message may wait unread).
+    fn release(&self, id: u64) {
+        let mut c = lock(&self.consumer);
+        if matches!(&*c, Some((i, _)) if *i == id) {
+            *c = None;
+        } else {
+            drop(c);
+            self.pump.wake();
+        }
+    }
+}
+
+/// One wait of a consumer (a call of `pop` or `pop_blocking`).
+struct Waiting<'a> {
+    router: &'a Router,
+    id: u64,
+    registered: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(router: &'a Router) -> Waiting<'a> {
+        Waiting {
+            router,
+            id: router.ids.fetch_add(1, Ordering::Relaxed),
+            registered: false,
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.router.release(self.id);
+        }
+    }
+}
+
+/// Wakes the threads blocked in `pop_blocking` (the waker they register for NATS arrivals).
+struct Kick(Weak<DeliveryQueue>);
+
+impl Wake for Kick {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(q) = self.0.upgrade() {
+            q.lock().kicks += 1;
+            q.ready.notify_all();
+        }
+    }
 }
 
 /// Called when the queue goes from empty to non-empty (on the thread that filled it).
@@ -48,6 +174,13 @@ pub(crate) struct DeliveryQueue {
     capacity: usize,
     subject: String,
     dropped_total: AtomicU64,
+    source: Mutex<Source>,
+    receiver: Receiver,
+    router: Arc<Router>,
+    /// `router` as a waker: every read of the subscriber registers it.
+    router_waker: Waker,
+    /// `Kick` for this queue.
+    kick: Waker,
 }
 
 /// What a blocking pull found.
@@ -62,8 +195,18 @@ pub enum Pulled {
 }
 
 impl DeliveryQueue {
-    fn new(capacity: usize, subject: String) -> DeliveryQueue {
-        DeliveryQueue {
+    fn new(
+        capacity: usize,
+        subject: String,
+        subscriber: async_nats::Subscriber,
+        receiver: Receiver,
+    ) -> Arc<DeliveryQueue> {
+        let router = Arc::new(Router {
+            consumer: Mutex::new(None),
+            ids: AtomicU64::new(0),
+            pump: AtomicWaker::new(),
+        });
+        Arc::new_cyclic(|me| DeliveryQueue {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
             notify: Notify::new(),
@@ -71,11 +214,22 @@ impl DeliveryQueue {
             capacity,
             subject,
             dropped_total: AtomicU64::new(0),
-        }
+            source: Mutex::new(Source {
+                subscriber: Some(subscriber),
+                ended: false,
+                in_flight: 0,
+                handoff: VecDeque::new(),
+                scratch: Vec::with_capacity(BATCH),
+            }),
+            receiver,
+            router_waker: Waker::from(router.clone()),
+            router,
+            kick: Waker::from(Arc::new(Kick(me.clone()))),
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
     fn signal(&self, was_empty: bool, blocked: bool) {
@@ -170,13 +324,24 @@ impl DeliveryQueue {
     /// Waits for the next item from a non-async thread: `None` timeout waits forever.
     pub(crate) fn pop_blocking(&self, timeout: Option<Duration>) -> Pulled {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut s = self.lock();
+        let mut waiting = Waiting::new(&self.router);
         loop {
-            if let Some(item) = self.pop_locked(&mut s) {
+            let kicks = {
+                let mut s = self.lock();
+                if let Some(item) = self.pop_locked(&mut s) {
+                    return Pulled::Item(item);
+                }
+                if s.closed {
+                    return Pulled::Closed;
+                }
+                s.kicks
+            };
+            if let Some(item) = self.read_direct(&mut waiting, &self.kick) {
                 return Pulled::Item(item);
             }
-            if s.closed {
-                return Pulled::Closed;
+            let mut s = self.lock();
+            if !s.items.is_empty() || s.closed || s.kicks != kicks {
+                continue;
             }
             let wait = match deadline {
                 None => None,
@@ -204,6 +369,7 @@ impl DeliveryQueue {
 
     /// Waits for the next item. `None`: closed and drained.
     pub(crate) async fn pop(&self) -> Option<Result<Envelope>> {
+        let mut waiting = Waiting::new(&self.router);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -217,7 +383,129 @@ impl DeliveryQueue {
                     return None;
                 }
             }
-            notified.await;
+            // Woken by NATS (read it here) or by the queue (look at it again).
+            let direct = future::poll_fn(|cx| {
+                if let Some(item) = self.read_direct(&mut waiting, cx.waker()) {
+                    return Poll::Ready(Some(item));
+                }
+                notified.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            if direct.is_some() {
+                return direct;
+            }
+        }
+    }
+
+    /// A waiting consumer's read of NATS: when nothing is queued or being fetched, takes the
+    /// next message and decodes it here, queueing whatever else has arrived behind it.
+    /// Registers `waker` for the next arrival first. `None`: nothing for this consumer now.
+    fn read_direct(&self, waiting: &mut Waiting<'_>, waker: &Waker) -> Option<Result<Envelope>> {
+        if !self.router.register(waiting.id, waker) {
+            return None;
+        }
+        waiting.registered = true;
+        // Busy: the pump is reading, and will queue what it reads (or leave the subscriber
+        // armed, and the next arrival wakes this consumer).
+        let mut src = match self.source.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        if src.ended || src.in_flight > 0 || !self.lock().items.is_empty() {
+            return None;
+        }
+        let mut ready = std::mem::take(&mut src.scratch);
+        self.read_batch(&mut src, 1, &mut ready);
+        let first = ready.pop();
+        let mut more = false;
+        if first.is_some() {
+            more = self.read_batch(&mut src, BATCH - 1, &mut ready) == BATCH - 1;
+            self.push_all(ready.drain(..));
+        }
+        src.scratch = ready;
+        // Left for the pump: link payloads to fetch, the end, or messages beyond the batch
+        // (the subscriber is not armed then).
+        let pump = more || src.ended || !src.handoff.is_empty();
+        drop(src);
+        if pump {
+            self.router.pump.wake();
+        }
+        match first {
+            Some(Item::Delivery(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Reads up to `limit` messages that have already arrived, in order: decoded ones into
+    /// `ready` while nothing is in flight, the rest into `handoff`; over capacity, drops.
+    /// Returns how many it read. A read that finds nothing arms the subscriber (`router`).
+    fn read_batch(&self, src: &mut Source, limit: usize, ready: &mut Vec<Item>) -> usize {
+        let mut cx = Context::from_waker(&self.router_waker);
+        let mut room = self.capacity.saturating_sub(self.len() + src.in_flight);
+        let mut taken = 0;
+        while taken < limit && !src.ended {
+            let Some(sub) = src.subscriber.as_mut() else {
+                src.ended = true;
+                break;
+            };
+            let msg = match sub.poll_next_unpin(&mut cx) {
+                Poll::Pending => break,
+                Poll::Ready(None) => {
+                    src.ended = true;
+                    break;
+                }
+                Poll::Ready(Some(msg)) => msg,
+            };
+            taken += 1;
+            if room == 0 {
+                trace!(
+                    Level::Warn,
+                    "-",
+                    "Slow consumer on {}: message dropped",
+                    self.subject
+                );
+                self.push_all(ready.drain(..));
+                self.record_drop();
+                continue;
+            }
+            room -= 1;
+            match self.receiver.decode_direct(&msg.payload) {
+                Decoded::Done(r) if src.in_flight == 0 => ready.push(Item::Delivery(r)),
+                other => {
+                    src.in_flight += 1;
+                    src.handoff.push_back(other);
+                }
+            }
+        }
+        taken
+    }
+
+    /// The pump's read: hands over what consumers left to fetch, reads a batch and queues it.
+    /// Ready when it made progress or there is nothing left to read.
+    fn pump_read(&self, cx: &mut Context<'_>, in_flight: &mut InFlight) -> Poll<()> {
+        self.router.pump.register(cx.waker());
+        let mut src = lock(&self.source);
+        let mut progress = !src.handoff.is_empty();
+        if !src.ended {
+            let mut ready = std::mem::take(&mut src.scratch);
+            progress |= self.read_batch(&mut src, BATCH, &mut ready) > 0;
+            self.push_all(ready.drain(..));
+            src.scratch = ready;
+        }
+        while let Some(d) = src.handoff.pop_front() {
+            in_flight.push_back(match d {
+                Decoded::Done(r) => Either::Left(future::ready(r)),
+                Decoded::Links(env) => {
+                    let receiver = self.receiver.clone();
+                    Either::Right(Box::pin(async move { receiver.receive_links(env).await }))
+                }
+            });
+        }
+        if progress || (src.ended && src.in_flight == 0) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 
@@ -254,9 +542,9 @@ impl Subscription {
         receiver: Receiver,
         capacity: usize,
     ) -> Subscription {
-        let queue = Arc::new(DeliveryQueue::new(capacity, subject.clone()));
+        let queue = DeliveryQueue::new(capacity, subject.clone(), subscriber, receiver);
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(pump(subscriber, receiver, queue.clone(), stop.clone()));
+        let task = tokio::spawn(pump(queue.clone(), stop.clone()));
         Subscription {
             queue,
             stop,
@@ -331,71 +619,55 @@ impl Drop for Subscription {
 /// Messages taken from NATS in one go before the queue is filled and consumers woken.
 const BATCH: usize = 64;
 
-/// Moves messages from NATS into the queue, in order. A message without link payloads is
-/// decoded right here, and the messages already waiting are taken in one batch, so that a
-/// stream of small messages costs one wake-up of the consumer per batch rather than one task
-/// hand-off per message. Messages with link payloads are fetched concurrently (up to
-/// `capacity` at once); a message behind them waits its turn to keep the order.
-async fn pump(
-    mut subscriber: async_nats::Subscriber,
-    receiver: Receiver,
-    queue: Arc<DeliveryQueue>,
-    stop: Arc<Notify>,
-) {
-    let mut in_flight = FuturesOrdered::new();
-    let mut ready: Vec<Item> = Vec::with_capacity(BATCH);
-    let mut open = true;
+/// Messages read and waiting for their link payloads (and those behind them), in order.
+type InFlight = FuturesOrdered<
+    Either<
+        future::Ready<Result<Envelope>>,
+        std::pin::Pin<Box<dyn Future<Output = Result<Envelope>> + Send>>,
+    >,
+>;
+
+/// Moves messages from NATS into the queue, in order, when no consumer is reading NATS
+/// itself. A message without link payloads is decoded right here, and the messages already
+/// waiting are taken in one batch, so that a stream of small messages costs one wake-up of
+/// the consumer per batch rather than one task hand-off per message. Messages with link
+/// payloads are fetched concurrently (up to `capacity` at once); a message behind them waits
+/// its turn to keep the order.
+async fn pump(queue: Arc<DeliveryQueue>, stop: Arc<Notify>) {
+    let mut in_flight = InFlight::new();
+    let mut stopped = false;
     loop {
-        tokio::select! {
-            biased;
-            _ = stop.notified(), if open => {
-                let _ = subscriber.unsubscribe().await;
-                open = false;
-            }
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                queue.push_all([Item::Delivery(done)]);
-            }
-            msg = subscriber.next(), if open => {
-                let mut next = msg;
-                let mut room = queue.capacity.saturating_sub(queue.len() + in_flight.len());
-                let mut taken = 0;
-                loop {
-                    taken += 1;
-                    let Some(msg) = next else {
-                        open = false;
-                        break;
-                    };
-                    if room == 0 {
-                        trace!(Level::Warn, "-", "Slow consumer on {}: message dropped", queue.subject);
-                        queue.push_all(ready.drain(..));
-                        queue.record_drop();
-                    } else {
-                        room -= 1;
-                        match receiver.decode_direct(&msg.payload) {
-                            Decoded::Done(r) if in_flight.is_empty() => ready.push(Item::Delivery(r)),
-                            Decoded::Done(r) => in_flight.push_back(Either::Left(future::ready(r))),
-                            Decoded::Links(env) => {
-                                let receiver = receiver.clone();
-                                in_flight.push_back(Either::Right(async move {
-                                    receiver.receive_links(env).await
-                                }));
-                            }
-                        }
-                    }
-                    if taken >= BATCH {
-                        break;
-                    }
-                    // Whatever else has arrived already, without waiting.
-                    match subscriber.next().now_or_never() {
-                        Some(m) => next = m,
-                        None => break,
-                    }
-                }
-                queue.push_all(ready.drain(..));
+        {
+            let src = lock(&queue.source);
+            if src.ended && src.in_flight == 0 {
+                break;
             }
         }
-        if !open && in_flight.is_empty() {
-            break;
+        tokio::select! {
+            biased;
+            _ = stop.notified(), if !stopped => {
+                stopped = true;
+                let sub = {
+                    let mut src = lock(&queue.source);
+                    src.ended = true;
+                    src.subscriber.take()
+                };
+                if let Some(mut sub) = sub {
+                    let _ = sub.unsubscribe().await;
+                }
+            }
+            done = future::poll_fn(|cx| {
+                if let Poll::Ready(Some(done)) = in_flight.poll_next_unpin(cx) {
+                    return Poll::Ready(Some(done));
+                }
+                queue.pump_read(cx, &mut in_flight).map(|()| None)
+            }) => {
+                if let Some(done) = done {
+                    let mut src = lock(&queue.source);
+                    queue.push_all([Item::Delivery(done)]);
+                    src.in_flight -= 1;
+                }
+            }
         }
     }
     queue.close();
