@@ -232,6 +232,49 @@ fn put_json<S: Sink, T: serde::Serialize + ?Sized>(sink: &mut S, value: &T) {
     serde_json::to_writer(&mut *sink, value).expect("serializing JSON into memory");
 }
 
+/// A JSON string: copied as it is when nothing in it needs escaping (ids, names, subjects),
+/// else escaped by `serde_json` (the same bytes either way).
+fn put_str<S: Sink>(sink: &mut S, value: &str) {
+    if special_byte(value.as_bytes()).is_none() {
+        sink.put(b"\"");
+        sink.put(value.as_bytes());
+        sink.put(b"\"");
+    } else {
+        put_json(sink, value);
+    }
+}
+
+fn put_map<S: Sink>(sink: &mut S, map: &Map<String, Value>) {
+    if map.is_empty() {
+        sink.put(b"{}");
+    } else {
+        put_json(sink, map);
+    }
+}
+
+/// The index of the first byte that a JSON string cannot hold as it is: `"`, `\\` or a
+/// control character. Eight bytes at a time.
+fn special_byte(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = has_zero(w ^ (LO * u64::from(b'"')))
+            | has_zero(w ^ (LO * u64::from(b'\\')))
+            | (w.wrapping_sub(LO * 0x20) & !w & HI);
+        if found != 0 {
+            break;
+        }
+        i += 8;
+    }
+    s[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
+}
+
 impl Envelope {
     /// The envelope as wire JSON. Every key is written. Fails with `INTERNAL` if a direct
     /// payload has no bytes or a link payload no URL (an envelope we built is always complete).
@@ -284,28 +327,28 @@ impl Envelope {
         macro_rules! field {
             ($name:ident) => {
                 s.put(concat!("\"", stringify!($name), "\":").as_bytes());
-                put_json(s, self.$name.as_str());
+                put_str(s, &self.$name);
                 s.put(b",");
             };
         }
         header_fields!(field);
         s.put(b"\"metadata\":");
-        put_json(s, &self.metadata);
+        put_map(s, &self.metadata);
         s.put(b",\"payloads\":[");
         for (i, p) in self.payloads.iter().enumerate() {
             if i > 0 {
                 s.put(b",");
             }
             s.put(b"{\"id\":");
-            put_json(s, p.id.as_str());
+            put_str(s, &p.id);
             s.put(b",\"dataname\":");
-            put_json(s, p.dataname.as_str());
+            put_str(s, &p.dataname);
             s.put(b",\"payload_type\":\"");
             s.put(p.payload_type.as_str().as_bytes());
             s.put(b"\",\"transport\":\"");
             s.put(p.transport.as_str().as_bytes());
             s.put(b"\",\"encoding\":");
-            put_json(s, p.encoding.as_str());
+            put_str(s, &p.encoding);
             s.put(b",\"size\":");
             put_json(s, &p.size);
             s.put(b",\"data\":");
@@ -315,10 +358,10 @@ impl Envelope {
                     s.put_base64(p.data.as_deref().unwrap_or_default());
                     s.put(b"\"");
                 }
-                Transport::Link => put_json(s, p.url.as_deref().unwrap_or_default()),
+                Transport::Link => put_str(s, p.url.as_deref().unwrap_or_default()),
             }
             s.put(b",\"metadata\":");
-            put_json(s, &p.metadata);
+            put_map(s, &p.metadata);
             s.put(b"}");
         }
         s.put(b"]}");
@@ -344,8 +387,17 @@ impl Envelope {
     /// `INVALID_TRANSPORT`, `DESERIALIZATION_ERROR` (bad base64), `INTEGRITY_ERROR` (a direct
     /// payload whose `size` disagrees with its bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Envelope> {
-        // Well-formed envelopes take the typed path; anything else is parsed again field by
+        // Envelopes laid out as our writer lays them out take a scan without serde; other
+        // well-formed envelopes take the typed path; anything else is parsed again field by
         // field, so that the error names the field at fault.
+        if let Some(result) = fast::parse(bytes) {
+            return result;
+        }
+        Envelope::from_json_general(bytes)
+    }
+
+    /// `from_json` without the fast path.
+    fn from_json_general(bytes: &[u8]) -> Result<Envelope> {
         if let Ok(typed) = serde_json::from_slice::<TypedEnvelope>(bytes) {
             return typed.finish();
         }
@@ -447,6 +499,188 @@ impl TypedEnvelope<'_> {
             .collect::<Result<_>>()
             .map_err(|e| e.with_correlation_id(&cid))?;
         Ok(env)
+    }
+}
+
+/// Parsing of the exact layout our writer produces: every key once, in wire order, no
+/// whitespace, strings without escapes. Strings are borrowed from the message until the
+/// envelope is built. Anything else is left to the general parser (`None`), so accepting an
+/// envelope here never changes what it parses to.
+mod fast {
+    use super::{finish_payload, special_byte, Envelope, Fields, Map, Result, Value};
+    struct Cursor<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        fn lit(&mut self, s: &[u8]) -> Option<()> {
+            if self.b.get(self.i..self.i + s.len())? == s {
+                self.i += s.len();
+                Some(())
+            } else {
+                None
+            }
+        }
+
+        fn string(&mut self) -> Option<&'a str> {
+            if self.b.get(self.i) != Some(&b'"') {
+                return None;
+            }
+            let start = self.i + 1;
+            let len = special_byte(&self.b[start..])?;
+            if self.b[start + len] != b'"' {
+                return None;
+            }
+            self.i = start + len + 1;
+            std::str::from_utf8(&self.b[start..start + len]).ok()
+        }
+
+        fn u64(&mut self) -> Option<u64> {
+            let digits = self.b[self.i..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits == 0 || (digits > 1 && self.b[self.i] == b'0') {
+                return None;
+            }
+            let mut n: u64 = 0;
+            for &c in &self.b[self.i..self.i + digits] {
+                n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            }
+            self.i += digits;
+            Some(n)
+        }
+
+        fn map(&mut self) -> Option<Map<String, Value>> {
+            if self.lit(b"{}").is_some() {
+                return Some(Map::new());
+            }
+            if self.b.get(self.i) != Some(&b'{') {
+                return None;
+            }
+            let mut stream = serde_json::Deserializer::from_slice(&self.b[self.i..])
+                .into_iter::<Map<String, Value>>();
+            let map = stream.next()?.ok()?;
+            self.i += stream.byte_offset();
+            Some(map)
+        }
+    }
+
+    struct RawPayload<'a> {
+        id: &'a str,
+        dataname: &'a str,
+        payload_type: &'a str,
+        transport: &'a str,
+        encoding: &'a str,
+        size: u64,
+        data: &'a str,
+        metadata: Map<String, Value>,
+    }
+
+    pub(super) fn parse(b: &[u8]) -> Option<Result<Envelope>> {
+        let mut c = Cursor { b, i: 0 };
+        c.lit(b"{")?;
+        let mut first = true;
+        let mut header: [&str; 12] = [""; 12];
+        let mut n = 0;
+        macro_rules! field {
+            ($name:ident) => {
+                if !first {
+                    c.lit(b",")?;
+                }
+                first = false;
+                c.lit(concat!("\"", stringify!($name), "\":").as_bytes())?;
+                header[n] = c.string()?;
+                n += 1;
+            };
+        }
+        header_fields!(field);
+        let _ = (first, n);
+        c.lit(b",\"metadata\":")?;
+        let metadata = c.map()?;
+        c.lit(b",\"payloads\":[")?;
+        let mut raw = Vec::with_capacity(1);
+        if c.lit(b"]").is_none() {
+            loop {
+                c.lit(b"{\"id\":")?;
+                let id = c.string()?;
+                c.lit(b",\"dataname\":")?;
+                let dataname = c.string()?;
+                c.lit(b",\"payload_type\":")?;
+                let payload_type = c.string()?;
+                c.lit(b",\"transport\":")?;
+                let transport = c.string()?;
+                c.lit(b",\"encoding\":")?;
+                let encoding = c.string()?;
+                c.lit(b",\"size\":")?;
+                let size = c.u64()?;
+                c.lit(b",\"data\":")?;
+                let data = c.string()?;
+                c.lit(b",\"metadata\":")?;
+                let metadata = c.map()?;
+                c.lit(b"}")?;
+                raw.push(RawPayload {
+                    id,
+                    dataname,
+                    payload_type,
+                    transport,
+                    encoding,
+                    size,
+                    data,
+                    metadata,
+                });
+                if c.lit(b",").is_none() {
+                    c.lit(b"]")?;
+                    break;
+                }
+            }
+        }
+        c.lit(b"}")?;
+        if c.i != b.len() {
+            return None;
+        }
+        let [correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url] =
+            header;
+        let payloads = raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                finish_payload(
+                    i,
+                    Fields {
+                        id: p.id.to_owned(),
+                        dataname: p.dataname.to_owned(),
+                        payload_type: p.payload_type,
+                        transport: p.transport,
+                        encoding: Some(p.encoding.to_owned()),
+                        size: Some(p.size),
+                        data: std::borrow::Cow::Borrowed(p.data),
+                        metadata: p.metadata,
+                    },
+                )
+            })
+            .collect::<Result<_>>();
+        let payloads = match payloads {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e.with_correlation_id(correlation_id))),
+        };
+        Some(Ok(Envelope {
+            correlation_id: correlation_id.to_owned(),
+            msg_id: msg_id.to_owned(),
+            timestamp: timestamp.to_owned(),
+            send_to: send_to.to_owned(),
+            msg_purpose: msg_purpose.to_owned(),
+            sender_name: sender_name.to_owned(),
+            sender_id: sender_id.to_owned(),
+            receiver_name: receiver_name.to_owned(),
+            receiver_id: receiver_id.to_owned(),
+            reply_to: reply_to.to_owned(),
+            reply_to_msg_id: reply_to_msg_id.to_owned(),
+            broker_url: broker_url.to_owned(),
+            metadata,
+            payloads,
+        }))
     }
 }
 
@@ -795,6 +1029,89 @@ mod tests {
             let back = Envelope::from_json(&json).unwrap();
             assert_eq!(back.payloads[0].data.as_deref(), Some(&data[..]));
         }
+    }
+
+    /// Whatever the fast path accepts, it parses exactly as the general parser does (value,
+    /// or error code, message and details); what it does not accept, it leaves to it.
+    #[test]
+    fn fast_path_agrees_with_the_general_parser() {
+        let mut env = sample();
+        env.payloads[1].metadata = serde_json::json!({"sha256": "ab", "n": [1, {"x": null}]})
+            .as_object()
+            .unwrap()
+            .clone();
+        env.receiver_name = "é ✓".into();
+        env.correlation_id = "c1".into();
+        let ours = String::from_utf8(env.to_json().unwrap()).unwrap();
+        let mut cases = vec![ours.clone()];
+        // Our layout with other values, errors to report, and layouts left to the general path.
+        for (from, to) in [
+            ("\"size\":11", "\"size\":12"),
+            ("\"size\":11", "\"size\":011"),
+            ("\"size\":11", "\"size\":-1"),
+            ("\"size\":11", "\"size\":99999999999999999999999"),
+            ("SGVsbG8gV29ybGQ=", "SGVsbG8gV29ybGQ"),
+            ("SGVsbG8gV29ybGQ=", "SGVsbG8gV29ybGQ\\u003d"),
+            ("\"text\"", "\"pdf\""),
+            ("\"direct\"", "\"carrier\""),
+            ("\"base64\"", "\"hex\""),
+            ("\"msg_id\":\"m1\"", "\"msg_id\":null"),
+            ("\"msg_id\":\"m1\"", "\"msg_id\": \"m1\""),
+            ("\"msg_id\":\"m1\"", "\"msg_id\":\"m\\n1\""),
+            ("\"msg_id\":\"m1\"", "\"msg_id\":\"m\u{1}1\""),
+            ("\"metadata\":{\"k\"", "\"metadata\":{\"k\":1,\"k\""),
+            ("\"metadata\":{\"k\"", "\"metadata\":[{\"k\""),
+            ("{\"correlation_id\"", "{\"x\":1,\"correlation_id\""),
+        ] {
+            assert!(ours.contains(from), "{from}");
+            cases.push(ours.replacen(from, to, 1));
+        }
+        cases.push(format!("{ours} "));
+        cases.push(format!("{ours}x"));
+        cases.push(ours[..ours.len() - 1].to_owned());
+        cases.push(
+            ours.replace("\"payloads\":[{", "\"payloads\":[]}")
+                .split("]}")
+                .next()
+                .unwrap()
+                .to_owned()
+                + "]}",
+        );
+        for case in &cases {
+            let public = Envelope::from_json(case.as_bytes());
+            let general = Envelope::from_json_general(case.as_bytes());
+            assert_eq!(public.is_ok(), general.is_ok(), "{case}");
+        }
+        // The golden vectors, as written by other implementations.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                cases.push(match v.get("raw") {
+                    Some(raw) => raw.as_str().unwrap().to_owned(),
+                    None => v["envelope"].to_string(),
+                });
+            }
+        }
+        let mut fast_taken = 0;
+        for case in &cases {
+            let general = Envelope::from_json_general(case.as_bytes());
+            if let Some(fast) = fast::parse(case.as_bytes()) {
+                fast_taken += 1;
+                match (&fast, &general) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{case}"),
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.code(), b.code(), "{case}");
+                        assert_eq!(a.message(), b.message(), "{case}");
+                        assert_eq!(a.details(), b.details(), "{case}");
+                    }
+                    _ => panic!("fast {fast:?} vs general {general:?} for {case}"),
+                }
+            }
+        }
+        assert!(fast_taken >= 7, "{fast_taken}");
+        assert_eq!(Envelope::from_json(ours.as_bytes()).unwrap(), env);
     }
 
     #[test]

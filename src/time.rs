@@ -30,6 +30,26 @@ fn split(t: SystemTime) -> (i64, u32, u32, u64, u32) {
 /// `2026-03-13T07:02:50.443Z`: the envelope's `timestamp` form.
 pub fn iso8601_millis(t: SystemTime) -> String {
     let (y, m, d, sod, nanos) = split(t);
+    if let Ok(y) = u32::try_from(y) {
+        if y <= 9999 {
+            // Written digit by digit: this runs for every envelope sent.
+            let mut b = *b"0000-00-00T00:00:00.000Z";
+            let mut put = |at: usize, width: usize, mut v: u32| {
+                for k in (at..at + width).rev() {
+                    b[k] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                }
+            };
+            put(0, 4, y);
+            put(5, 2, m);
+            put(8, 2, d);
+            put(11, 2, (sod / 3600) as u32);
+            put(14, 2, ((sod / 60) % 60) as u32);
+            put(17, 2, (sod % 60) as u32);
+            put(20, 3, nanos / 1_000_000);
+            return std::str::from_utf8(&b).expect("ASCII digits").to_owned();
+        }
+    }
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         sod / 3600,
@@ -64,6 +84,10 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_773_385_370_443);
         assert_eq!(iso8601_millis(t), "2026-03-13T07:02:50.443Z");
         assert_eq!(iso8601_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let late = UNIX_EPOCH + Duration::from_millis(253_402_300_799_999); // 9999-12-31
+        assert_eq!(iso8601_millis(late), "9999-12-31T23:59:59.999Z");
+        let later = late + Duration::from_millis(1);
+        assert_eq!(iso8601_millis(later), "10000-01-01T00:00:00.000Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339_nanos(leap), "2000-02-29T00:00:00.000000000Z");
     }
