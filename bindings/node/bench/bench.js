@@ -109,20 +109,31 @@ async function runBinding(url, subject, data, n) {
     await Promise.all(Array.from({ length: WINDOW }, worker));
   })();
   let got = 0;
+  // Nothing received for 30 s: messages were lost; closing the subscription ends the loop.
+  // (Not a timeout raced against each next(): a promise pending for 30 s keeps every race's
+  // result, and so every envelope received, alive until it settles.)
+  let stalled = false;
+  let seen = -1;
+  const watchdog = setInterval(() => {
+    if (got === seen) {
+      stalled = true;
+      sub.close().catch(() => {});
+    }
+    seen = got;
+  }, 30000);
+  watchdog.unref();
   try {
     const it = sub[Symbol.asyncIterator]();
     while (got < n) {
-      const timer = new Promise((_, reject) => {
-        const t = setTimeout(() => reject(new Error(`lost messages: ${got}/${n}`)), 30000);
-        t.unref();
-      });
-      const { value: env, done } = await Promise.race([it.next(), timer]);
-      if (done) throw new Error(`subscription ended at ${got}/${n}`);
+      const { value: env, done } = await it.next();
+      if (done) throw new Error(stalled ? `lost messages: ${got}/${n}` : `subscription ended at ${got}/${n}`);
       if (env.payloads[0].data.length !== data.length) throw new Error('wrong payload size');
       got++;
     }
   } catch (e) {
     problems.push(`binding: ${e.code ? e.code + ': ' : ''}${e.message}`);
+  } finally {
+    clearInterval(watchdog);
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   await sending.catch((e) => problems.push(`binding send: ${e.message}`));
