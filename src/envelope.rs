@@ -68,12 +68,21 @@ impl FromStr for Transport {
 /// A new UUID v4 as text. Drawn from the thread's CSPRNG rather than a system call per id:
 /// ids are generated several times per message.
 pub fn new_uuid() -> String {
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let text = uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .hyphenated()
-        .encode_lower(&mut buf);
-    String::from(&*text)
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0x0f)];
+        at += 2;
+    }
+    std::str::from_utf8(&text).expect("ASCII").to_owned()
 }
 
 /// The values `msg_purpose` may take when we send.
@@ -1112,6 +1121,18 @@ mod tests {
         }
         assert!(fast_taken >= 7, "{fast_taken}");
         assert_eq!(Envelope::from_json(ours.as_bytes()).unwrap(), env);
+    }
+
+    #[test]
+    fn ids_are_uuid_v4_text() {
+        for _ in 0..100 {
+            let id = new_uuid();
+            let parsed = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4);
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(parsed.hyphenated().to_string(), id);
+        }
+        assert_ne!(new_uuid(), new_uuid());
     }
 
     #[test]
