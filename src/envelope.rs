@@ -254,11 +254,40 @@ fn put_str<S: Sink>(sink: &mut S, value: &str) {
 }
 
 fn put_map<S: Sink>(sink: &mut S, map: &Map<String, Value>) {
-    if map.is_empty() {
-        sink.put(b"{}");
-    } else {
+    let flat = map.values().all(|v| v.is_string() || v.is_u64());
+    if !flat {
         put_json(sink, map);
+        return;
     }
+    // Strings and unsigned integers only (`payload_bytes`, `sha256`): written as serde_json
+    // writes them, without its generic machinery.
+    sink.put(b"{");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            sink.put(b",");
+        }
+        put_str(sink, k);
+        sink.put(b":");
+        match v {
+            Value::String(s) => put_str(sink, s),
+            _ => put_u64(sink, v.as_u64().unwrap_or_default()),
+        }
+    }
+    sink.put(b"}");
+}
+
+fn put_u64<S: Sink>(sink: &mut S, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    sink.put(&digits[at..]);
 }
 
 /// The index of the first byte that a JSON string cannot hold as it is: `"`, `\\` or a
@@ -359,7 +388,7 @@ impl Envelope {
             s.put(b"\",\"encoding\":");
             put_str(s, &p.encoding);
             s.put(b",\"size\":");
-            put_json(s, &p.size);
+            put_u64(s, p.size);
             s.put(b",\"data\":");
             match p.transport {
                 Transport::Direct => {
@@ -568,11 +597,37 @@ mod fast {
             if self.b.get(self.i) != Some(&b'{') {
                 return None;
             }
+            let start = self.i;
+            if let Some(map) = self.flat_map() {
+                return Some(map);
+            }
+            self.i = start;
             let mut stream = serde_json::Deserializer::from_slice(&self.b[self.i..])
                 .into_iter::<Map<String, Value>>();
             let map = stream.next()?.ok()?;
             self.i += stream.byte_offset();
             Some(map)
+        }
+
+        /// An object whose values are all strings or unsigned integers, such as a payload's
+        /// `{"payload_bytes":128}`; `None` for anything else.
+        fn flat_map(&mut self) -> Option<Map<String, Value>> {
+            self.lit(b"{")?;
+            let mut map = Map::new();
+            loop {
+                let key = self.string()?;
+                self.lit(b":")?;
+                let value = if self.b.get(self.i) == Some(&b'"') {
+                    Value::String(self.string()?.to_owned())
+                } else {
+                    Value::from(self.u64()?)
+                };
+                map.insert(key.to_owned(), value);
+                if self.lit(b",").is_none() {
+                    self.lit(b"}")?;
+                    return Some(map);
+                }
+            }
         }
     }
 
@@ -1071,6 +1126,23 @@ mod tests {
             ("\"metadata\":{\"k\"", "\"metadata\":{\"k\":1,\"k\""),
             ("\"metadata\":{\"k\"", "\"metadata\":[{\"k\""),
             ("{\"correlation_id\"", "{\"x\":1,\"correlation_id\""),
+            ("\"payload_bytes\":11", "\"payload_bytes\":1.5"),
+            ("\"payload_bytes\":11", "\"payload_bytes\":-1"),
+            ("\"payload_bytes\":11", "\"payload_bytes\":011"),
+            (
+                "\"payload_bytes\":11",
+                "\"payload_bytes\":18446744073709551616",
+            ),
+            (
+                "\"payload_bytes\":11",
+                "\"payload_bytes\":\"a\\\"b\",\"c\":\"d\"",
+            ),
+            (
+                "\"payload_bytes\":11",
+                "\"payload_bytes\":1,\"payload_bytes\":2,\"z\":\"\"",
+            ),
+            ("\"payload_bytes\":11", "\"payload_bytes\":true"),
+            ("\"payload_bytes\":11", "\"payload_bytes\":11,"),
         ] {
             assert!(ours.contains(from), "{from}");
             cases.push(ours.replacen(from, to, 1));
@@ -1121,6 +1193,24 @@ mod tests {
         }
         assert!(fast_taken >= 7, "{fast_taken}");
         assert_eq!(Envelope::from_json(ours.as_bytes()).unwrap(), env);
+    }
+
+    #[test]
+    fn maps_are_written_as_serde_json_writes_them() {
+        for m in [
+            serde_json::json!({}),
+            serde_json::json!({"payload_bytes": 0}),
+            serde_json::json!({"payload_bytes": u64::MAX, "sha256": "ab", "q\"\n": "é\u{1}"}),
+            serde_json::json!({"a": -1, "b": 1.5, "c": null, "d": [1], "e": {"f": "g"}}),
+        ] {
+            let map = m.as_object().unwrap();
+            let mut ours = Vec::new();
+            put_map(&mut ours, map);
+            assert_eq!(ours, serde_json::to_vec(map).unwrap());
+            let mut c = Counter::default();
+            put_map(&mut c, map);
+            assert_eq!(c.0, ours.len());
+        }
     }
 
     #[test]
