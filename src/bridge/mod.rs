@@ -349,6 +349,27 @@ impl Client {
             .await
     }
 
+    /// What the client lends to one send on `subject` (with the file server, if it has one).
+    fn send_context<'a>(
+        &'a self,
+        subject: &'a str,
+        options: &SendOptions,
+    ) -> send::SendContext<'a> {
+        let inner = &self.inner;
+        send::SendContext {
+            subject,
+            broker_url: &inner.config.nats_url,
+            sender_name: &inner.config.sender_name,
+            sender_id: &inner.sender_id,
+            size_threshold: options
+                .size_threshold
+                .unwrap_or(inner.config.size_threshold),
+            max_payload: self.max_payload(),
+            fallback_to_direct: inner.config.link.fallback_to_direct,
+            store: inner.store.as_ref().zip(inner.link_base.as_deref()),
+        }
+    }
+
     async fn publish_envelope(
         &self,
         subject: &str,
@@ -358,19 +379,7 @@ impl Client {
     ) -> Result<Sent> {
         self.check_open()?;
         let inner = &self.inner;
-        let threshold = options
-            .size_threshold
-            .unwrap_or(inner.config.size_threshold);
-        let ctx = send::SendContext {
-            subject,
-            broker_url: &inner.config.nats_url,
-            sender_name: &inner.config.sender_name,
-            sender_id: &inner.sender_id,
-            size_threshold: threshold,
-            max_payload: self.max_payload(),
-            fallback_to_direct: inner.config.link.fallback_to_direct,
-            store: inner.store.as_ref().zip(inner.link_base.as_deref()),
-        };
+        let ctx = self.send_context(subject, &options);
         let (envelope, json) = send::build(ctx, payloads, options).await?;
         let cid = envelope.correlation_id.clone();
         let json = Bytes::from(json);

@@ -1,6 +1,6 @@
 //! smartsend without waiting: for callers that must never block (an event loop's own thread).
 
-use super::send::{self, OutgoingPayload, SendContext, SendOptions, Sent};
+use super::send::{self, OutgoingPayload, SendOptions, Sent};
 use super::Client;
 use crate::envelope::Transport;
 use crate::error::{Error, ErrorCode, Result};
@@ -43,28 +43,16 @@ impl Client {
     ) -> Result<TrySent> {
         self.check_open()?;
         let inner = &self.inner;
-        let threshold = options
-            .size_threshold
-            .unwrap_or(inner.config.size_threshold);
-        let has_store = inner.store.is_some() && inner.link_base.is_some();
-        if has_store
+        let mut ctx = self.send_context(subject, &options);
+        if ctx.store.is_some()
             && payloads
                 .iter()
-                .any(|p| select(p.data.len(), threshold) == Transport::Link)
+                .any(|p| select(p.data.len(), ctx.size_threshold) == Transport::Link)
         {
             return Ok(TrySent::WouldBlock("a payload goes by link"));
         }
         // Without a store nothing is uploaded, so building never waits.
-        let ctx = SendContext {
-            subject,
-            broker_url: &inner.config.nats_url,
-            sender_name: &inner.config.sender_name,
-            sender_id: &inner.sender_id,
-            size_threshold: threshold,
-            max_payload: self.max_payload(),
-            fallback_to_direct: inner.config.link.fallback_to_direct,
-            store: None,
-        };
+        let has_store = ctx.store.take().is_some();
         let built = match poll_once(send::build(ctx, payloads, options)) {
             Poll::Ready(r) => r,
             Poll::Pending => {
