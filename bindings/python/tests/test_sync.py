@@ -80,14 +80,21 @@ def test_mixed_payloads_keep_their_order_and_pick_transports_by_size(
     ]
 
 
+@pytest.mark.parametrize("loader", ["orjson", "json"])
 def test_the_returned_env_is_the_published_json_parsed(
-    client: natsbridge.Client, subject: str
+    client: natsbridge.Client, subject: str, loader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``env`` is exactly ``json.loads(msg_json)``, key order included, for direct and link
     payloads, metadata and non-ASCII text, small and large -- on the blocking path and on the
-    loop's path."""
+    loop's path, and whether the library's JSON is parsed with orjson or json."""
     import asyncio
     import json
+
+    import orjson
+
+    monkeypatch.setattr(
+        natsbridge._core, "loads_ours", orjson.loads if loader == "orjson" else json.loads
+    )
 
     big = bytes(range(256)) * 2400  # by link
     data = [
@@ -97,13 +104,22 @@ def test_the_returned_env_is_the_published_json_parsed(
         ("empty", b"", "binary"),
         ("raw", bytes(range(256)) * 100, "binary"),  # 25,600 B direct: env rebuilt, not parsed
     ]
-    env, msg_json = client.smartsend(
-        subject, data, metadata={"k": {"nested": True}}, msg_purpose="event", reply_to="r.x"
-    )
+    meta = {"k": {"nested": True}, "big": 2**64 - 1, "neg": -(2**63), "f": 1e-300}
+    with client.subscribe(subject) as sub:
+        env, msg_json = client.smartsend(
+            subject, data, metadata=meta, msg_purpose="event", reply_to="r.x"
+        )
+        got = sub.next(timeout=10)
     parsed = json.loads(msg_json)
     assert env == parsed
     assert json.dumps(env) == json.dumps(parsed)  # the same key order too
     assert [p["transport"] for p in env["payloads"]] == ["direct", "link"] + ["direct"] * 3
+    # The receiver's header, read from the library's outline, is the sender's.
+    assert json.dumps({k: got[k] for k in WALKTHROUGH_KEYS[:-1]}) == json.dumps(
+        {k: env[k] for k in WALKTHROUGH_KEYS[:-1]}
+    )
+    assert got["metadata"] == meta
+    assert [(n, t) for n, _, t in got["payloads"]] == [(d[0], d[2]) for d in data]
 
     async def on_the_loop() -> Any:
         ac = natsbridge.aio.AsyncClient(client)
