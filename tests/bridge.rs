@@ -1166,3 +1166,86 @@ async fn waiting_consumers_keep_order_and_hand_over_to_the_queue() {
     assert!(tokio::time::timeout(WAIT, waiting).await.unwrap().unwrap());
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_smartsend_publishes_at_once_or_publishes_nothing() {
+    use natsbridge::TrySent;
+    let nats = NatsServer::start();
+    let files = Files::start().await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("try.at.once", None).await.unwrap();
+    let text = |s: &str| OutgoingPayload::text("msg", s);
+
+    // Direct: published at once, exactly the envelope smartsend would have made.
+    let sent = match client
+        .try_smartsend("try.at.once", vec![text("first")], SendOptions::default())
+        .unwrap()
+    {
+        TrySent::Sent(sent) => sent,
+        TrySent::WouldBlock(why) => panic!("a direct send would block: {why}"),
+    };
+    let got = next(&sub).await.unwrap();
+    assert_eq!(got.msg_id, sent.envelope.msg_id);
+    assert_eq!(got.payloads[0].data.as_deref(), Some(&b"first"[..]));
+    assert_eq!(Envelope::from_json(&sent.json).unwrap(), sent.envelope);
+
+    // A payload at the threshold needs an upload: nothing is published.
+    let big = OutgoingPayload::binary("big", bytes_of(1000, 1));
+    match client
+        .try_smartsend(
+            "try.at.once",
+            vec![text("second"), big],
+            SendOptions::default(),
+        )
+        .unwrap()
+    {
+        TrySent::WouldBlock(why) => assert!(why.contains("link"), "{why}"),
+        TrySent::Sent(_) => panic!("a link payload was sent without waiting"),
+    }
+    // Nor does an envelope that only fits the server's max_payload with payloads by link.
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1 << 30;
+    let roomy = Client::connect(cfg.clone()).await.unwrap();
+    let half = roomy.max_payload() / 2;
+    let two_halves = || {
+        vec![
+            OutgoingPayload::binary("a", bytes_of(half, 2)),
+            OutgoingPayload::binary("b", bytes_of(half, 3)),
+        ]
+    };
+    assert!(matches!(
+        roomy
+            .try_smartsend("try.at.once", two_halves(), SendOptions::default())
+            .unwrap(),
+        TrySent::WouldBlock(_)
+    ));
+    // Without a file server there is nothing to wait for: the smartsend error, at once.
+    cfg.fileserver_url = None;
+    let no_files = Client::connect(cfg).await.unwrap();
+    let e = no_files
+        .try_smartsend("try.at.once", two_halves(), SendOptions::default())
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::PayloadTooLarge);
+    assert!(e.correlation_id().is_some());
+
+    // What was refused never arrives: the next envelope is the one sent after it.
+    client
+        .smartsend("try.at.once", vec![text("third")], SendOptions::default())
+        .await
+        .unwrap();
+    let got = next(&sub).await.unwrap();
+    assert_eq!(got.payloads[0].data.as_deref(), Some(&b"third"[..]));
+
+    // Bad input and a closed client fail as smartsend does.
+    let e = client
+        .try_smartsend("bad subject", vec![text("x")], SendOptions::default())
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    client.close().await.unwrap();
+    let e = client
+        .try_smartsend("try.at.once", vec![text("x")], SendOptions::default())
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Closed);
+}
