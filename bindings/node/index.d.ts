@@ -322,6 +322,11 @@ export class NatsBridgeError extends Error {
   readonly code: ErrorCode;
   /** The library's numeric status (negative). */
   readonly status: number;
+  /**
+   * The correlation id of the message the error concerns (a failed send's, even one the
+   * library chose; an undecodable received envelope's), when there is one.
+   */
+  readonly correlationId?: string;
 }
 
 declare class CodedError<C extends ErrorCode> extends NatsBridgeError {

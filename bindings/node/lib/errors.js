@@ -5,17 +5,24 @@
 
 const { fn, status, readErrorText } = require('./ffi');
 
+// The library ends the message of an error that concerns a message with its correlation id.
+const CORRELATION = /\(correlation_id ([^()\s]+)\)\s*$/;
+
 class NatsBridgeError extends Error {
   /**
    * @param {string} message
    * @param {string} [code] the wire error code, e.g. 'DOWNLOAD_FAILED'
-   * @param {object} [options] { status, cause }
+   * @param {object} [options] { status, cause, correlationId }
    */
   constructor(message, code = 'INTERNAL', options = {}) {
     super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = new.target.name;
     this.code = code;
     this.status = options.status ?? status[code] ?? status.INTERNAL;
+    // The correlation id of the message concerned (a send's, even one the library chose; a
+    // received envelope's), when there is one.
+    const found = CORRELATION.exec(message);
+    this.correlationId = found ? found[1] : options.correlationId;
   }
 }
 

@@ -112,16 +112,37 @@ test('a link to another origin: LINK_URL_REJECTED; a missing file: DOWNLOAD_FAIL
   );
 });
 
-test('too large without a file server: PAYLOAD_TOO_LARGE', async () => {
+test('too large without a file server: PAYLOAD_TOO_LARGE, naming the correlation id', async () => {
   const noFiles = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: null });
   try {
-    await assert.rejects(
-      noFiles.smartsend(uniqueSubject('e'), [['big', Buffer.alloc(2_000_000), 'binary']]),
-      fails(nb.PayloadTooLargeError, 'PAYLOAD_TOO_LARGE'),
-    );
+    const big = [['big', Buffer.alloc(2_000_000), 'binary']];
+    await assert.rejects(noFiles.smartsend(uniqueSubject('e'), big, { correlation_id: 'c-big' }), (e) => {
+      fails(nb.PayloadTooLargeError, 'PAYLOAD_TOO_LARGE')(e);
+      assert.equal(e.correlationId, 'c-big');
+      return true;
+    });
+    // Without one given, the id the library chose for the envelope.
+    await assert.rejects(noFiles.smartsend(uniqueSubject('e'), big), (e) => {
+      fails(nb.PayloadTooLargeError, 'PAYLOAD_TOO_LARGE')(e);
+      assert.match(e.correlationId ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      return true;
+    });
   } finally {
     await noFiles.close();
   }
+});
+
+test('an undecodable received envelope: its correlation id on the error; none for other errors', async () => {
+  const raw = JSON.stringify({
+    correlation_id: 'c-bad',
+    payloads: [{ dataname: 'x', payload_type: 'binary', transport: 'direct', encoding: 'base64', size: 1, data: '!!' }],
+  });
+  await assert.rejects(client.smartreceive(raw), (e) => {
+    fails(nb.DeserializationError, 'DESERIALIZATION_ERROR')(e);
+    assert.equal(e.correlationId, 'c-bad');
+    return true;
+  });
+  await assert.rejects(nb.smartreceive(42), (e) => e.correlationId === undefined);
 });
 
 test('calls on a closed client: CLOSED; close() again is harmless', async () => {
