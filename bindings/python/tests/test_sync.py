@@ -134,6 +134,25 @@ def test_the_returned_env_is_the_published_json_parsed(
     assert json.dumps(env2) == json.dumps(json.loads(msg_json2))
 
 
+def test_a_large_env_is_the_same_whether_its_data_is_sliced_or_asked_for(
+    client: natsbridge.Client, subject: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large send's ``env`` takes each payload's base64 from ``msg_json``; when that is not
+    where it is expected, from the library (``nb_envelope_payload_base64``)."""
+    import json
+
+    data = [
+        ("a", bytes(range(256)) * 80, "binary", {"data": "x" * 27308, "id": "not it"}),
+        ('"data":"', bytes(20_001), "image"),  # a name that looks like the key
+        ("c", "\u00e9" * 7000, "text"),
+    ]
+    env, msg_json = client.smartsend(subject, data, metadata={"data": "y"})
+    assert json.dumps(env) == json.dumps(json.loads(msg_json))
+    monkeypatch.setattr(natsbridge._core, "_data_in", lambda *args: None)
+    env, msg_json = client.smartsend(subject, data, metadata={"data": "y"})
+    assert json.dumps(env) == json.dumps(json.loads(msg_json))
+
+
 class ArrowStream:
     """Any object with the Arrow PyCapsule stream interface (as polars DataFrames have)."""
 
