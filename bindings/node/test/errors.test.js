@@ -2,23 +2,17 @@
 // Errors: Error subclasses with `.code` set to the wire code, from the binding's own checks and
 // from the library, for sending, receiving and connecting.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const nb = require('..');
-const { startServers, uniqueSubject } = require('./helpers');
+const { uniqueSubject, withClient } = require('./helpers');
 
 let servers;
 let client;
-
-before(async () => {
-  servers = await startServers();
-  client = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: servers.fileserverUrl });
-});
-
-after(async () => {
-  await client?.close();
-  await servers?.stop();
+withClient((s, c) => {
+  servers = s;
+  client = c;
 });
 
 /** An assert.rejects / assert.throws matcher: error class, `.code`, and a message. */

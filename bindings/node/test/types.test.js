@@ -2,30 +2,19 @@
 // Every payload type, through both transports, sent by smartsend and received by a
 // subscription: the value comes back equal and of the documented JavaScript type.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const arrow = require('apache-arrow');
 const nb = require('..');
-const { startServers, uniqueSubject, within } = require('./helpers');
+const { uniqueSubject, within, withClient, bytes } = require('./helpers');
 
 let servers;
 let client;
-
-before(async () => {
-  servers = await startServers();
-  client = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: servers.fileserverUrl });
+withClient((s, c) => {
+  servers = s;
+  client = c;
 });
 
-after(async () => {
-  await client?.close();
-  await servers?.stop();
-});
-
-function bytes(n, seed) {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-}
 
 function sampleTable() {
   return arrow.tableFromArrays({
