@@ -107,48 +107,41 @@ pub unsafe extern "C" fn nb_client_free(client: *mut nb_client) {
     });
 }
 
-/// The arguments every send call shares: its payloads and options in, the envelope as sent
-/// and its JSON out.
-struct SendCall {
-    payloads: *const nb_payload_in,
-    payload_count: usize,
-    options: *const nb_send_options,
-    out_envelope: *mut *mut nb_envelope,
-    out_json: *mut *mut c_char,
-}
+/// The inputs every send call shares: its payloads (array and count) and options.
+type SendInputs = (*const nb_payload_in, usize, *const nb_send_options);
+/// Its outputs: the envelope as sent and its JSON.
+type SendOutputs = (*mut *mut nb_envelope, *mut *mut c_char);
 
-impl SendCall {
-    /// Clears the outputs, reads the inputs, sends with `send` on the client (recording a
-    /// failure on it), and hands out what was sent.
-    ///
-    /// # Safety
-    /// Every pointer follows the rules documented on `nb_client_smartsend`.
-    unsafe fn run(
-        self,
-        client: *const nb_client,
-        send: impl FnOnce(&nb_client, Vec<OutgoingPayload>, SendOptions) -> FfiResult<Sent>,
-    ) -> nb_status {
-        // SAFETY: out-parameters are NULL or valid for one pointer.
-        let (out_envelope, out_json) =
-            unsafe { (out_param(self.out_envelope), out_param(self.out_json)) };
-        on_client(client, |c| {
-            // SAFETY: the inputs follow their documented rules.
-            let (payloads, options) = unsafe {
-                (
-                    read_payloads(self.payloads, self.payload_count)?,
-                    read_options(self.options),
-                )
-            };
-            let sent = send(c, payloads, options)?;
-            if let Some(o) = out_json {
-                *o = into_c_string(sent.json_str());
-            }
-            if let Some(o) = out_envelope {
-                *o = into_handle(nb_envelope::new(sent.envelope));
-            }
-            Ok(())
-        })
-    }
+/// The shape of every send call: clears the outputs, reads the inputs, sends with `send` on
+/// the client (recording a failure on it), and hands out what was sent.
+///
+/// # Safety
+/// Every pointer follows the rules documented on `nb_client_smartsend`.
+unsafe fn send_call(
+    client: *const nb_client,
+    (payloads, payload_count, options): SendInputs,
+    (out_envelope, out_json): SendOutputs,
+    send: impl FnOnce(&nb_client, Vec<OutgoingPayload>, SendOptions) -> FfiResult<Sent>,
+) -> nb_status {
+    // SAFETY: out-parameters are NULL or valid for one pointer.
+    let (out_envelope, out_json) = unsafe { (out_param(out_envelope), out_param(out_json)) };
+    on_client(client, |c| {
+        // SAFETY: the inputs follow their documented rules.
+        let (payloads, options) = unsafe {
+            (
+                read_payloads(payloads, payload_count)?,
+                read_options(options),
+            )
+        };
+        let sent = send(c, payloads, options)?;
+        if let Some(o) = out_json {
+            *o = into_c_string(sent.json_str());
+        }
+        if let Some(o) = out_envelope {
+            *o = into_handle(nb_envelope::new(sent.envelope));
+        }
+        Ok(())
+    })
 }
 
 /// smartsend: serializes nothing (the bytes are given), picks each payload's transport,
@@ -170,23 +163,21 @@ pub unsafe extern "C" fn nb_client_smartsend(
     out_envelope: *mut *mut nb_envelope,
     out_json: *mut *mut c_char,
 ) -> nb_status {
-    let call = SendCall {
-        payloads,
-        payload_count,
-        options,
-        out_envelope,
-        out_json,
-    };
     // SAFETY: the arguments follow their documented rules.
     unsafe {
-        call.run(client, |c, payloads, options| {
-            let subject = arg_str(subject, "subject")?;
-            runtime::block_on_for(
-                None,
-                "smartsend",
-                c.client.smartsend(subject, payloads, options),
-            )
-        })
+        send_call(
+            client,
+            (payloads, payload_count, options),
+            (out_envelope, out_json),
+            |c, payloads, options| {
+                let subject = arg_str(subject, "subject")?;
+                runtime::block_on_for(
+                    None,
+                    "smartsend",
+                    c.client.smartsend(subject, payloads, options),
+                )
+            },
+        )
     }
 }
 
@@ -208,25 +199,23 @@ pub unsafe extern "C" fn nb_client_try_smartsend(
     out_envelope: *mut *mut nb_envelope,
     out_json: *mut *mut c_char,
 ) -> nb_status {
-    let call = SendCall {
-        payloads,
-        payload_count,
-        options,
-        out_envelope,
-        out_json,
-    };
     // SAFETY: the arguments follow their documented rules.
     unsafe {
-        call.run(client, |c, payloads, options| {
-            let subject = arg_str(subject, "subject")?;
-            match c.client.try_smartsend(subject, payloads, options)? {
-                TrySent::Sent(sent) => Ok(sent),
-                TrySent::WouldBlock(why) => Err(FfiError::new(
-                    NB_ERR_WOULD_BLOCK,
-                    format!("smartsend would have to wait ({why}); nothing was published"),
-                )),
-            }
-        })
+        send_call(
+            client,
+            (payloads, payload_count, options),
+            (out_envelope, out_json),
+            |c, payloads, options| {
+                let subject = arg_str(subject, "subject")?;
+                match c.client.try_smartsend(subject, payloads, options)? {
+                    TrySent::Sent(sent) => Ok(sent),
+                    TrySent::WouldBlock(why) => Err(FfiError::new(
+                        NB_ERR_WOULD_BLOCK,
+                        format!("smartsend would have to wait ({why}); nothing was published"),
+                    )),
+                }
+            },
+        )
     }
 }
 
@@ -347,23 +336,21 @@ pub unsafe extern "C" fn nb_client_reply(
     out_envelope: *mut *mut nb_envelope,
     out_json: *mut *mut c_char,
 ) -> nb_status {
-    let call = SendCall {
-        payloads,
-        payload_count,
-        options,
-        out_envelope,
-        out_json,
-    };
     // SAFETY: the arguments follow their documented rules.
     unsafe {
-        call.run(client, |c, payloads, options| {
-            let request = arg(request, "request")?;
-            runtime::block_on_for(
-                None,
-                "reply",
-                c.client.reply(request.envelope(), payloads, options),
-            )
-        })
+        send_call(
+            client,
+            (payloads, payload_count, options),
+            (out_envelope, out_json),
+            |c, payloads, options| {
+                let request = arg(request, "request")?;
+                runtime::block_on_for(
+                    None,
+                    "reply",
+                    c.client.reply(request.envelope(), payloads, options),
+                )
+            },
+        )
     }
 }
 
