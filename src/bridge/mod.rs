@@ -150,12 +150,32 @@ fn no_reply(subject: &str, timeout: Duration, cid: &str) -> Error {
     .with_correlation_id(cid)
 }
 
+/// What a send hands back once its envelope is published (and says so in the log).
+fn published(subject: &str, envelope: Envelope, json: Bytes) -> Sent {
+    trace!(
+        Level::Info,
+        &envelope.correlation_id,
+        "Published envelope {} ({} bytes) to {subject}",
+        envelope.msg_id,
+        json.len()
+    );
+    Sent { envelope, json }
+}
+
 fn connect_error(url: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::NatsConnectionFailed,
         format!("cannot connect to NATS at {url}: {e}"),
     )
     .with_detail("url", url)
+}
+
+/// The error of a NATS operation that failed (`what`: "publish", "subscribe", ...).
+fn nats_failure(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::NatsConnectionFailed,
+        format!("{what} failed: {e}"),
+    )
 }
 
 /// Runs a NATS operation under the operation deadline.
@@ -166,10 +186,7 @@ async fn deadline<T, E: std::fmt::Display>(
 ) -> Result<T> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Error::new(
-            ErrorCode::NatsConnectionFailed,
-            format!("{what} failed: {e}"),
-        )),
+        Ok(Err(e)) => Err(nats_failure(what, e)),
         Err(_) => Err(Error::new(
             ErrorCode::Timeout,
             format!("{what} did not complete within {} ms", limit.as_millis()),
@@ -398,14 +415,7 @@ impl Client {
         deadline(limit, "publish", publish)
             .await
             .map_err(|e| e.with_correlation_id(&cid))?;
-        trace!(
-            Level::Info,
-            &cid,
-            "Published envelope {} ({} bytes) to {subject}",
-            envelope.msg_id,
-            json.len()
-        );
-        Ok(Sent { envelope, json })
+        Ok(published(subject, envelope, json))
     }
 
     /// Decodes a received message: parses the envelope, fetches link payloads, checks types.

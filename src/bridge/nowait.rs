@@ -1,10 +1,9 @@
 //! smartsend without waiting: for callers that must never block (an event loop's own thread).
 
 use super::send::{self, OutgoingPayload, SendOptions, Sent};
-use super::Client;
+use super::{nats_failure, published, Client};
 use crate::envelope::Transport;
 use crate::error::{Error, ErrorCode, Result};
-use crate::log::{trace, Level};
 use crate::transport::select;
 use bytes::Bytes;
 use std::future::Future;
@@ -77,11 +76,7 @@ impl Client {
         match poll_once(inner.nats.publish(subject.to_owned(), json.clone())) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => {
-                return Err(Error::new(
-                    ErrorCode::NatsConnectionFailed,
-                    format!("publish failed: {e}"),
-                )
-                .with_correlation_id(&envelope.correlation_id))
+                return Err(nats_failure("publish", e).with_correlation_id(&envelope.correlation_id))
             }
             Poll::Pending => {
                 return Ok(TrySent::WouldBlock(
@@ -89,13 +84,6 @@ impl Client {
                 ))
             }
         }
-        trace!(
-            Level::Info,
-            &envelope.correlation_id,
-            "Published envelope {} ({} bytes) to {subject}",
-            envelope.msg_id,
-            json.len()
-        );
-        Ok(TrySent::Sent(Sent { envelope, json }))
+        Ok(TrySent::Sent(published(subject, envelope, json)))
     }
 }

@@ -106,8 +106,9 @@ impl nb_envelope {
     }
 }
 
-fn json_text(v: &serde_json::Map<String, serde_json::Value>) -> CString {
-    // serde_json escapes control characters, so the text has no NUL.
+/// `v` as JSON text for C. Serializing strings and JSON maps into memory cannot fail, and
+/// serde_json escapes control characters, so the text has no NUL.
+fn json_text(v: &impl serde::Serialize) -> CString {
     CString::new(serde_json::to_vec(v).unwrap_or_default()).unwrap_or_default()
 }
 
@@ -347,10 +348,7 @@ fn outline_json(e: &Envelope, with_payloads: bool) -> CString {
         metadata: &e.metadata,
         payloads,
     };
-    // Serializing borrowed strings and JSON maps into memory cannot fail; serde_json escapes
-    // control characters, so the text has no NUL.
-    let bytes = serde_json::to_vec(&outline).unwrap_or_default();
-    CString::new(bytes).unwrap_or_default()
+    json_text(&outline)
 }
 
 /// Number of payloads (0 for a NULL envelope).
