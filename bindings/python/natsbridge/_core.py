@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import (
     Any,
     Callable,
+    ContextManager,
     Dict,
     Iterable,
     Iterator,
@@ -107,9 +108,12 @@ def raise_status(
     *,
     correlation_id: Optional[str] = None,
 ) -> None:
-    """Raises the exception for a failing status, with this thread's last error message."""
+    """Raises the exception for a failing status, with this thread's last error message (and
+    the correlation id it names, unless ``correlation_id`` is given)."""
     if message is None:
         message = _ffi.last_error_message() or _ffi.status_str(status)
+        if correlation_id is None:
+            correlation_id = _ffi.last_error_correlation_id()
     code = _ffi.status_code_name(status)
     raise error_for(code, message, status=status, correlation_id=correlation_id)
 
@@ -127,15 +131,16 @@ def check(status: int, *, correlation_id: Optional[str] = None) -> None:
         raise_status(status, correlation_id=correlation_id)
 
 
-def cstr(value: Any, what: str) -> bytes:
-    """A ``str`` argument as NUL-terminated UTF-8 (refusing embedded NULs)."""
+def cstr(value: Any, what: Union[str, Callable[[], str]]) -> bytes:
+    """A ``str`` argument as NUL-terminated UTF-8 (refusing embedded NULs). ``what`` names the
+    argument in errors; a function making the name is called only for an error."""
     found = _cstr_cache.get(value) if type(value) is str else None
     if found is not None:
         return found
     if not isinstance(value, str):
-        raise InvalidArgumentError(f"{what} must be a str, not {type(value).__name__}")
+        raise InvalidArgumentError(f"{_name(what)} must be a str, not {type(value).__name__}")
     if "\0" in value:
-        raise InvalidArgumentError(f"{what} must not contain NUL characters")
+        raise InvalidArgumentError(f"{_name(what)} must not contain NUL characters")
     encoded = value.encode("utf-8")
     if len(value) <= 256:
         # Subjects, datanames and types repeat from send to send.
@@ -146,6 +151,10 @@ def cstr(value: Any, what: str) -> bytes:
 
 
 _cstr_cache: Dict[str, bytes] = {}
+
+
+def _name(what: Union[str, Callable[[], str]]) -> str:
+    return what if isinstance(what, str) else what()
 
 
 def millis(seconds: Optional[float], what: str, *, none: int = -1) -> int:
@@ -427,22 +436,8 @@ _UUID_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 @contextlib.contextmanager
 def send_options(options: Mapping[str, Any]) -> Iterator[Tuple[Optional[int], str]]:
     """An ``nb_send_options`` for ``options`` (freed afterwards) and the correlation id the
-    send will carry: the caller's, or a new UUID v4 chosen here so that errors name it."""
-    if not options:
-        # The common case, kept short: only the correlation id to set.
-        correlation_id = new_uuid()
-        out = c_void_p()
-        check(lib.nb_send_options_new(byref(out)))
-        opts = out.value
-        try:
-            check(
-                lib.nb_send_options_set_correlation_id(opts, correlation_id.encode("ascii")),
-                correlation_id=correlation_id,
-            )
-            yield opts, correlation_id
-        finally:
-            lib.nb_send_options_free(opts)
-        return
+    send will carry: the caller's, or a new UUID v4 chosen here so that errors name it.
+    Without options a send passes none (see ``send_options_or_none``)."""
     unknown = sorted(set(options) - SEND_OPTION_NAMES)
     if unknown:
         raise TypeError(f"unknown send option(s): {', '.join(unknown)}")
@@ -486,6 +481,18 @@ def send_options(options: Mapping[str, Any]) -> Iterator[Tuple[Optional[int], st
         yield opts, correlation_id
     finally:
         lib.nb_send_options_free(opts)
+
+
+#: What a send without options passes: no options handle (the library chooses the
+#: correlation id and reports it with an error).
+_NO_OPTIONS = contextlib.nullcontext((None, None))
+
+
+def send_options_or_none(
+    options: Mapping[str, Any],
+) -> ContextManager[Tuple[Optional[int], Optional[str]]]:
+    """``send_options(options)``, or no options handle at all when there are none."""
+    return send_options(options) if options else _NO_OPTIONS
 
 
 class Progress:
@@ -556,13 +563,9 @@ class PayloadArray:
                     f"optionally followed by a metadata dict; got {item!r:.80}"
                 )
             dataname, value, payload_type = item[0], item[1], item[2]
-            # Names seen before come from the cache, without formatting an error's wording.
-            name = _cstr_cache.get(dataname) if type(dataname) is str else None
-            if name is None:
-                name = cstr(dataname, f"payload {i} dataname")
-            ptype = _cstr_cache.get(payload_type) if type(payload_type) is str else None
-            if ptype is None:
-                ptype = cstr(payload_type, f"payload {dataname!r} payload_type")
+            # The error's wording is made only for an error: most sends have none.
+            name = cstr(dataname, lambda: f"payload {i} dataname")
+            ptype = cstr(payload_type, lambda: f"payload {dataname!r} payload_type")
             if type(value) is bytes and payload_type in _BYTES_TYPES:
                 buf, n = value, len(value)  # the common case, without a copy
             else:
@@ -677,10 +680,15 @@ def correlation_id_of(raw: bytes) -> Optional[str]:
     return value if isinstance(value, str) and value else None
 
 
+def _outline(env: int) -> Dict[str, Any]:
+    """Everything of a library envelope but the bytes, in one call: the header's keys in wire
+    order, then ``payloads`` (``nb_envelope_outline_json``)."""
+    return loads_ours(ctypes.string_at(lib.nb_envelope_outline_json(env)))
+
+
 def envelope_dict(env: int) -> Envelope:
     """Converts a library envelope to the walkthrough's dict (does not free it)."""
-    # One call for everything but the bytes: the header's keys in wire order, then payloads.
-    found = loads_ours(ctypes.string_at(lib.nb_envelope_outline_json(env)))
+    found = _outline(env)
     cid = found.get("correlation_id")
     payloads: List[PayloadOut] = []
     data = c_void_p()
@@ -734,7 +742,7 @@ def sent_envelope_dict(env: int, msg_json: str) -> Envelope:
     """The wire form of an envelope a send returned (``json.loads(msg_json)``), without
     parsing the base64 of its payloads (that costs ~2.5 ms per MB in Python's json): the
     outline of the envelope, each direct payload's data sliced out of ``msg_json``."""
-    found = loads_ours(ctypes.string_at(lib.nb_envelope_outline_json(env)))
+    found = _outline(env)
     text = c_void_p()
     size = c_size_t()
     payloads = []

@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import collections
-import contextlib
 import ctypes
 import logging
 import threading
@@ -67,7 +66,6 @@ log = logging.getLogger("natsbridge")
 
 # A blocking pull waits in slices of this many ms, so that Ctrl-C reaches the main thread.
 _SLICE_MS = 200
-_NO_OPTIONS = contextlib.nullcontext((None, None))
 _BATCH = 64
 
 
@@ -215,9 +213,7 @@ class Client:
         env_arg = None if out_env is None else byref(out_env)
         out_json = c_void_p()
         handle = self._handle
-        # Without options the library chooses the correlation id (and reports it with an
-        # error): no options handle to build.
-        with _core.send_options(options) if options else _NO_OPTIONS as (opts, cid):
+        with _core.send_options_or_none(options) as (opts, cid):
             p = handle.acquire()
             try:
                 status = fn(
@@ -228,7 +224,7 @@ class Client:
         if status != _ffi.NB_OK:
             if status == _ffi.NB_ERR_WOULD_BLOCK:
                 return None
-            raise_status(status, correlation_id=cid or _ffi.last_error_correlation_id())
+            raise_status(status, correlation_id=cid)
         return _core.take_sent(out_env, out_json)
 
     def request(
@@ -249,7 +245,7 @@ class Client:
         array = PayloadArray(payloads)
         wait = millis(timeout, "timeout")
         out = c_void_p()
-        with _core.send_options(options) as (opts, cid), self._handle.use() as p:
+        with _core.send_options_or_none(options) as (opts, cid), self._handle.use() as p:
             status = lib.nb_client_request(
                 p, subj, array.array, array.count, opts, wait, byref(out)
             )

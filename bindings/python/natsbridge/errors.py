@@ -222,7 +222,14 @@ _BY_CODE: Dict[str, Type[NatsBridgeError]] = {
 # binding itself and never reaches its callers).
 _BY_CODE["PULL_TIMEOUT"] = TimeoutError
 _BY_CODE["UTF8"] = InvalidArgumentError
-for _name in ("NULL_ARG", "BUFFER_TOO_SMALL", "PANIC", "OUT_OF_RANGE", "WRONG_THREAD", "WOULD_BLOCK"):
+for _name in (
+    "NULL_ARG",
+    "BUFFER_TOO_SMALL",
+    "PANIC",
+    "OUT_OF_RANGE",
+    "WRONG_THREAD",
+    "WOULD_BLOCK",
+):
     _BY_CODE[_name] = InternalError
 
 # The core appends " (correlation_id X)" to the message of an error that concerns a message.

@@ -260,6 +260,11 @@ def test_no_responders(client: natsbridge.Client, subject: str) -> None:
     with pytest.raises(natsbridge.NoRespondersError) as err:
         client.request(subject, [("q", "anyone?", "text")], timeout=5, correlation_id="c-13")
     assert expect(err, natsbridge.NoRespondersError, "NO_RESPONDERS").correlation_id == "c-13"
+    # Without options: the correlation id the library chose.
+    with pytest.raises(natsbridge.NoRespondersError) as err:
+        client.request(subject, [("q", "anyone?", "text")], timeout=5)
+    cid = err.value.correlation_id
+    assert cid is not None and str(uuid.UUID(cid)) == cid
 
 
 def test_timeout(client: natsbridge.Client, subject: str) -> None:
