@@ -78,6 +78,20 @@ function parseJson(text, what) {
 const bytesPtr = [null];
 const bytesLen = [0];
 
+/** A Payload of the fields of a payload as the library describes it, with its value and URL. */
+function payloadOf(p, data, url) {
+  return new Payload({
+    id: p.id,
+    dataname: p.dataname,
+    data,
+    payload_type: p.payload_type,
+    transport: p.transport,
+    size: p.size,
+    url,
+    metadata: p.metadata,
+  });
+}
+
 /**
  * Reads a native envelope into an Envelope, then frees it: the header and every payload's
  * fields from one nb_envelope_outline_json, then each payload's bytes. `values` (for an
@@ -98,16 +112,7 @@ function takeEnvelope(handle, values = null) {
         check(fn.nb_envelope_payload_bytes(handle, i, bytesPtr, bytesLen));
         data = deserialize(p.dataname, copyBytes(bytesPtr[0], Number(bytesLen[0])), p.payload_type);
       }
-      payloads[i] = new Payload({
-        id: p.id,
-        dataname: p.dataname,
-        data,
-        payload_type: p.payload_type,
-        transport: p.transport,
-        size: p.size,
-        url: p.url ?? null,
-        metadata: p.metadata,
-      });
+      payloads[i] = payloadOf(p, data, p.url ?? null);
     }
     return new Envelope(outline, payloads);
   } finally {
@@ -125,16 +130,7 @@ function envelopeFromJson(json, values) {
   const payloads = new Array(list.length);
   for (let i = 0; i < list.length; i++) {
     const p = list[i];
-    payloads[i] = new Payload({
-      id: p.id,
-      dataname: p.dataname,
-      data: values[i],
-      payload_type: p.payload_type,
-      transport: p.transport,
-      size: p.size,
-      url: p.transport === 'link' ? p.data : null,
-      metadata: p.metadata,
-    });
+    payloads[i] = payloadOf(p, values[i], p.transport === 'link' ? p.data : null);
   }
   return new Envelope(wire, payloads);
 }

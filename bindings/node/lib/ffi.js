@@ -90,9 +90,6 @@ const fn = {
   nb_last_error_message: lib.func('nb_status nb_last_error_message(char *buf, size_t cap, _Out_ size_t *needed)'),
   nb_status_str: lib.func('const char *nb_status_str(nb_status status)'),
   nb_status_code_name: lib.func('const char *nb_status_code_name(nb_status status)'),
-  nb_last_error_correlation_id: lib.func(
-    'nb_status nb_last_error_correlation_id(char *buf, size_t cap, _Out_ size_t *needed)',
-  ),
 
   // client
   nb_client_connect: lib.func('nb_status nb_client_connect(const nb_config *cfg, _Out_ nb_client **out)'),
