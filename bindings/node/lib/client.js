@@ -7,6 +7,13 @@
 // pull with timeout 0, a send that publishes at once) run on the JavaScript thread. The library
 // never calls into JavaScript: subscriptions are pulled, never called back.
 //
+// Native handles are owned through NativeHandle (./handle.js): close() frees them, and a client or
+// subscription collected without close() has them freed by a FinalizationRegistry. What keeps
+// which alive: a subscription holds its client (freeing a client ends its subscriptions), a
+// client holds its subscriptions only weakly (a dropped one is freed while the client lives on),
+// and a call running on the pool, a pending pull, a callback subscription's delivery loop or a
+// queued send holds the object it works for.
+//
 // Sends first try nb_client_try_smartsend on this thread: it publishes when every payload goes
 // direct and the connection's queue has room, and otherwise returns WOULD_BLOCK having done
 // nothing; the send then goes to the pool (nb_client_smartsend). A client publishes in call
@@ -16,6 +23,7 @@ const { koffi, fn, status, POINTER_SIZE, readPointer, callAsync } = require('./f
 const { makeError, fromStatus, check, detail } = require('./errors');
 const { takeEnvelope, envelopeFromJson, preparePayloads, headerOnlyJson } = require('./envelope');
 const { asBytes } = require('./values');
+const { NativeHandle } = require('./handle');
 const { CONFIG_KEYS, SEND_KEYS, checkKeys, makeConfig, makeSendOptions, count } = require('./options');
 
 /** Envelopes taken per pull. */
@@ -87,17 +95,35 @@ const REPLY_DEFAULTS = [
   ['receiver_id', 'sender_id'],
 ];
 
+/** The handles of the clients not closed yet (not their Client objects: those stay collectable). */
 const openClients = new Set();
 let exitHookInstalled = false;
 
+// The handles' onRelease functions are made here, at module level: a closure made in a
+// constructor or method shares that scope's variables, `this` among them, and the registry
+// holding the handle would then keep the owner alive.
+function forgetOpenClient(h) {
+  openClients.delete(h);
+}
+
+/** Removes `item` from `set`. */
+function deleter(set, item) {
+  return () => set.delete(item);
+}
+
 // Clients still open when nothing else is left to do are closed (flushing what they published),
 // after which the process exits: an open client never keeps the process alive by itself, and
-// never loses a message sent just before the end.
+// never loses a message sent just before the end. One collected but not yet finalized is freed,
+// which flushes too.
 function installExitHook() {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('beforeExit', () => {
-    for (const c of openClients) c.close().catch(() => {});
+    for (const h of openClients) {
+      const client = h.owner.deref();
+      if (client) client.close().catch(() => {});
+      else h.release();
+    }
   });
 }
 
@@ -145,10 +171,10 @@ function pick(obj, keys) {
 // ---------------------------------------------------------------------------------------
 
 class Client {
-  #h;
+  #h; // NativeHandle of the nb_client
   #state = 'open'; // 'open' | 'closing' | 'closed'
   #ops = new Set();
-  #subs = new Set();
+  #subs = new Set(); // WeakRefs of the subscriptions not ended
   #closing = null;
   #resolveClosed;
   // Sends waiting behind one on the pool, in call order: #sendQueue[#sendHead] is the next.
@@ -157,11 +183,11 @@ class Client {
   #draining = null;
 
   /** @internal Use `connect()`. */
-  constructor(handle) {
-    this.#h = handle;
+  constructor(ptr) {
+    this.#h = new NativeHandle(this, ptr, fn.nb_client_free, 'client', forgetOpenClient);
     /** Resolves once the client is closed and its resources are released. */
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    openClients.add(this);
+    openClients.add(this.#h);
     installExitHook();
   }
 
@@ -172,9 +198,10 @@ class Client {
 
   /** The largest message the server accepts, as it announced at connect. */
   get maxPayload() {
-    if (this.#state === 'closed') throw closedError('client');
+    const h = this.#h.ptr;
+    if (h === null) throw closedError('client');
     const out = [0];
-    check(fn.nb_client_max_payload(this.#h, out));
+    check(fn.nb_client_max_payload(h, out));
     return Number(out[0]);
   }
 
@@ -184,8 +211,8 @@ class Client {
    */
   async #call(func, ...args) {
     if (this.#state !== 'open') throw closedError('client');
-    const h = this.#h;
-    const run = callAsync(func, h, ...args).then((st) => {
+    const run = this.#h.use(async (h) => {
+      const st = await callAsync(func, h, ...args);
       if (st !== status.OK) throw fromStatus(st, detail.client(h));
     });
     this.#ops.add(run);
@@ -253,7 +280,7 @@ class Client {
   #trySend(job) {
     const envOut = job.size <= SENT_FROM_JSON_MAX_BYTES ? null : tryEnvOut;
     const st = fn.nb_client_try_smartsend(
-      this.#h,
+      this.#h.ptr,
       job.subject,
       job.records,
       job.records.length,
@@ -285,15 +312,7 @@ class Client {
           }
           sent = this.#trySend(job);
         }
-        if (sent === null) {
-          const h = this.#h;
-          const envOut = [null];
-          const jsonOut = Buffer.alloc(POINTER_SIZE);
-          const { records } = job;
-          const st = await callAsync(fn.nb_client_smartsend, h, job.subject, records, records.length, job.opts, envOut, jsonOut);
-          if (st !== status.OK) throw fromStatus(st, detail.client(h));
-          sent = takeSent(envOut, jsonOut, job.values);
-        }
+        if (sent === null) sent = await this.#h.use((h) => this.#sendOnPool(h, job));
         job.resolve(sent);
       } catch (e) {
         job.reject(e);
@@ -304,6 +323,16 @@ class Client {
     queue.length = 0;
     this.#sendHead = 0;
     this.#draining = null;
+  }
+
+  /** nb_client_smartsend on the pool. */
+  async #sendOnPool(h, job) {
+    const envOut = [null];
+    const jsonOut = Buffer.alloc(POINTER_SIZE);
+    const { records } = job;
+    const st = await callAsync(fn.nb_client_smartsend, h, job.subject, records, records.length, job.opts, envOut, jsonOut);
+    if (st !== status.OK) throw fromStatus(st, detail.client(h));
+    return takeSent(envOut, jsonOut, job.values);
   }
 
   /**
@@ -334,8 +363,7 @@ class Client {
     }
     const out = [null];
     await this.#call(fn.nb_client_subscribe, subject, queue || null, out);
-    const sub = new Subscription(out[0], subject, queue, callback, (s) => this.#subs.delete(s));
-    this.#subs.add(sub);
+    const sub = new Subscription(this, this.#subs, out[0], subject, queue, callback);
     if (this.#state !== 'open') sub.close().catch(() => {});
     return sub;
   }
@@ -376,7 +404,8 @@ class Client {
     // The request's header as a native envelope (it has no payloads: nothing is downloaded),
     // checked as the library checks any envelope it receives.
     const reqOut = [null];
-    check(fn.nb_client_smartreceive(this.#h, header, header.length, reqOut), detail.client(this.#h));
+    const h = this.#h.ptr;
+    check(fn.nb_client_smartreceive(h, header, header.length, reqOut), detail.client(h));
     const req = reqOut[0];
     let head;
     try {
@@ -419,18 +448,18 @@ class Client {
 
   async #close() {
     this.#state = 'closing';
-    openClients.delete(this);
+    openClients.delete(this.#h);
     // Sends made before close() are published first, in order.
     if (this.#draining !== null) await this.#draining;
     let error = null;
-    const st = await callAsync(fn.nb_client_close, this.#h);
-    if (st !== status.OK && st !== status.CLOSED) error = fromStatus(st, detail.client(this.#h));
+    await this.#h.use(async (h) => {
+      const st = await callAsync(fn.nb_client_close, h);
+      if (st !== status.OK && st !== status.CLOSED) error = fromStatus(st, detail.client(h));
+    });
     await Promise.allSettled([...this.#ops]);
-    await Promise.allSettled([...this.#subs].map((s) => s.close()));
-    // On the pool: when closing failed, freeing closes again and may wait for it.
-    const h = this.#h;
-    this.#h = null;
-    await callAsync(fn.nb_client_free, h);
+    await Promise.allSettled([...this.#subs].map((ref) => ref.deref()?.close()));
+    // When closing failed, freeing closes again and may wait for it (on the pool).
+    await this.#h.release();
     this.#state = 'closed';
     this.#resolveClosed();
     if (error) throw error;
@@ -440,9 +469,11 @@ class Client {
 // ---------------------------------------------------------------------------------------
 
 class Subscription {
-  #h;
+  // Held only to keep the client alive while the subscription is: freeing the client would
+  // end the subscription under its user.
+  #client;
+  #h; // NativeHandle of the nb_subscription
   #callback;
-  #onEnd;
   #buffer = []; // { env } | { error }
   #ended = false;
   #pulling = null;
@@ -454,11 +485,13 @@ class Subscription {
   #envs = Buffer.alloc(BATCH * POINTER_SIZE);
   #resolveClosed;
 
-  /** @internal Use `client.subscribe()`. */
-  constructor(handle, subject, queue, callback, onEnd) {
-    this.#h = handle;
+  /** @internal Use `client.subscribe()`; `subs`: the client's WeakRefs of its subscriptions. */
+  constructor(client, subs, ptr, subject, queue, callback) {
+    this.#client = client;
+    const ref = new WeakRef(this);
+    subs.add(ref);
+    this.#h = new NativeHandle(this, ptr, fn.nb_subscription_free, 'subscription', deleter(subs, ref));
     this.#callback = callback;
-    this.#onEnd = onEnd;
     /** The subject subscribed to. */
     this.subject = subject;
     /** The queue group, or null. */
@@ -470,9 +503,10 @@ class Subscription {
 
   /** Messages dropped so far because this subscriber fell behind (each gap is also an error). */
   get dropped() {
-    if (this.#h === null) return this.#dropped;
+    const h = this.#h.ptr;
+    if (h === null) return this.#dropped;
     const out = [0];
-    check(fn.nb_subscription_dropped(this.#h, out));
+    check(fn.nb_subscription_dropped(h, out));
     this.#dropped = Number(out[0]);
     return this.#dropped;
   }
@@ -499,7 +533,7 @@ class Subscription {
     if (this.#ended) return;
     // Whatever is queued already: a non-blocking pull, on this thread.
     const n = [0];
-    let st = fn.nb_subscription_next_batch(this.#h, this.#envs, BATCH, 0, n);
+    let st = fn.nb_subscription_next_batch(this.#h.ptr, this.#envs, BATCH, 0, n);
     if (st === status.PULL_TIMEOUT && this.#abandoned) {
       // The library failed to close it: what was queued is taken, release it.
       st = status.CLOSED;
@@ -507,7 +541,7 @@ class Subscription {
       // Nothing yet: wait on the pool.
       waitingPulls++;
       try {
-        st = await callAsync(fn.nb_subscription_next_batch, this.#h, this.#envs, BATCH, WAIT_MS, n);
+        st = await this.#h.use((h) => callAsync(fn.nb_subscription_next_batch, h, this.#envs, BATCH, WAIT_MS, n));
       } finally {
         waitingPulls--;
       }
@@ -535,7 +569,7 @@ class Subscription {
       await this.#end();
     } else {
       // One message that could not be delivered; the next pull goes on after it.
-      this.#buffer.push({ error: fromStatus(st, detail.subscription(this.#h)) });
+      this.#buffer.push({ error: fromStatus(st, detail.subscription(this.#h.ptr)) });
     }
   }
 
@@ -545,11 +579,8 @@ class Subscription {
     this.#ended = true;
     if (this.#closeCall) await this.#closeCall.catch(() => {});
     void this.dropped; // keep the final count
-    const h = this.#h;
-    this.#h = null;
-    // On the pool: when closing failed, freeing closes again and may wait for it.
-    await callAsync(fn.nb_subscription_free, h);
-    this.#onEnd(this);
+    // When closing failed, freeing closes again and may wait for it (on the pool).
+    await this.#h.release();
     this.#resolveClosed();
   }
 
@@ -625,13 +656,14 @@ class Subscription {
 
   async #close() {
     if (!this.#ended) {
-      const h = this.#h;
-      this.#closeCall = callAsync(fn.nb_subscription_close, h);
-      const st = await this.#closeCall;
-      if (st !== status.OK && st !== status.CLOSED) {
-        this.#closeError = fromStatus(st, detail.subscription(h));
-        this.#abandoned = true;
-      }
+      this.#closeCall = this.#h.use(async (h) => {
+        const st = await callAsync(fn.nb_subscription_close, h);
+        if (st !== status.OK && st !== status.CLOSED) {
+          this.#closeError = fromStatus(st, detail.subscription(h));
+          this.#abandoned = true;
+        }
+      });
+      await this.#closeCall;
     }
     // Pull what is left (the callback pump does it by itself) until the end.
     if (this.#callback) await this.closed;

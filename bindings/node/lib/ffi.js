@@ -307,10 +307,17 @@ function readString(ptr) {
 
 /**
  * Calls `func` on libuv's thread pool (koffi `.async`); resolves with its return value.
+ * koffi lends a Buffer (and a Buffer inside a struct, such as a payload's bytes) to the call by
+ * its address without holding it: `args`, held by the completion callback, keeps every argument
+ * alive until the call has returned, whatever the caller still refers to.
  */
 function callAsync(func, ...args) {
   return new Promise((resolve, reject) => {
-    func.async(...args, (err, res) => (err ? reject(err) : resolve(res)));
+    func.async(...args, (err, res) => {
+      args.length = 0;
+      if (err) reject(err);
+      else resolve(res);
+    });
   });
 }
 

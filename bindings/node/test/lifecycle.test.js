@@ -25,11 +25,14 @@ after(async () => {
   await servers?.stop();
 });
 
-/** Runs a fixture script in a child node process; resolves with { code, stdout, stderr, ms }. */
-function runChild(script, env = {}, timeoutMs = 20000) {
+/**
+ * Runs a fixture script in a child node process (with `nodeArgs` before it); resolves with
+ * { code, stdout, stderr, ms }.
+ */
+function runChild(script, env = {}, timeoutMs = 20000, nodeArgs = []) {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', script)], {
+    const child = spawn(process.execPath, [...nodeArgs, path.join(__dirname, 'fixtures', script)], {
       env: { ...process.env, NATS_URL: servers.natsUrl, FILESERVER_URL: servers.fileserverUrl, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -75,6 +78,29 @@ test('a program that never calls close() still exits, and its message is deliver
   const json = await within(5000, received, 'the message of the child');
   const env = await nb.smartreceive(json);
   assert.equal(env.payloads[0].data, 'sent without close');
+});
+
+test('clients and subscriptions dropped without close() release their resources once collected', async () => {
+  const r = await runChild('drop-without-close.js', { CLIENTS: '100' }, 120000, ['--expose-gc']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  console.log(
+    `open fds: baseline ${out.baseline}; ${out.clients} clients with a subscription: ${out.withClients}, ` +
+      `dropped and collected: ${out.afterClients} (${out.clientRounds} gc rounds, ${out.clientMs} ms); ` +
+      `${out.end} at the end. Subscriptions on a kept client known to the server: ${out.subscribed} of ` +
+      `${out.clients}, dropped and collected: ${out.leftSubscribed} (${out.subRounds} gc rounds, ${out.subMs} ms)`,
+  );
+  // The fds (and subscriptions) really were taken (else the test proves nothing), then given back.
+  assert.ok(out.withClients >= out.baseline + out.clients, `100 clients opened only ${out.withClients - out.baseline} fds`);
+  assert.ok(out.afterClients <= out.baseline + 10, `dropped clients kept ${out.afterClients - out.baseline} fds`);
+  assert.equal(out.subscribed, out.clients);
+  assert.equal(out.leftSubscribed, 0, 'dropped subscriptions still subscribed');
+  // A subscription in use is never released under it.
+  assert.equal(out.pendingNext, 'to the pending next');
+  assert.equal(out.callback, 'to the callback');
+  assert.ok(out.end <= out.baseline + 10, `${out.end - out.baseline} fds left at the end`);
+  // A handle is never freed under a call still using it, even when its owner was collected.
+  assert.deepEqual(out.duringUse, { collected: true, keptDuringUse: true, freedAfter: true });
 });
 
 test('an exception thrown by a subscription callback is not swallowed, and delivery goes on', async () => {
