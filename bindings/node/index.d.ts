@@ -234,6 +234,7 @@ export class Client {
   /**
    * Publishes the sends made before it, flushes and closes the connection; subscriptions end
    * after delivering what they already received. Calling it again returns the same promise.
+   * (A client dropped without it is freed once garbage-collected: a safety net, not a close.)
    */
   close(): Promise<void>;
 }
@@ -253,7 +254,10 @@ export class Subscription implements AsyncIterable<Envelope> {
   /** Messages dropped so far because this subscriber fell behind. */
   readonly dropped: number;
   [Symbol.asyncIterator](): AsyncIterableIterator<Envelope>;
-  /** Unsubscribes; what was already received is still delivered, then the subscription ends. */
+  /**
+   * Unsubscribes; what was already received is still delivered, then the subscription ends.
+   * (One dropped without it, and not in use, is freed once garbage-collected.)
+   */
   close(): Promise<void>;
 }
 
