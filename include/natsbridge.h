@@ -547,7 +547,8 @@ nb_status nb_config_set_connect_timeout_ms(nb_config *cfg, uint64_t ms);
 
 /**
  * Sets the deadline of one NATS operation: publish, flush, subscribe, unsubscribe (at least
- * 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`.
+ * 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`, and is the base of
+ * an upload's deadline: `operation_timeout` plus the payload's size at 256 KiB/s.
  */
 nb_status nb_config_set_operation_timeout_ms(nb_config *cfg, uint64_t ms);
 

@@ -13,6 +13,9 @@ pub const DEFAULT_NATS_URL: &str = "nats://localhost:4222";
 pub const DEFAULT_FILESERVER_URL: &str = "http://localhost:8080";
 /// Default size threshold: payloads of this many serialized bytes or more go by link.
 pub const DEFAULT_SIZE_THRESHOLD: usize = 500_000;
+/// Slowest transfer rate tolerated, in bytes per second: a transfer of `n` bytes may take
+/// its base deadline plus `n / DEFAULT_MIN_TRANSFER_RATE` seconds (256 KiB/s).
+pub const DEFAULT_MIN_TRANSFER_RATE: u64 = 256 * 1024;
 
 /// How the client authenticates to NATS.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,7 +155,8 @@ pub struct Config {
     pub sender_name: String,
     /// Deadline to connect to NATS (and to open an HTTP connection).
     pub connect_timeout: Duration,
-    /// Deadline for one NATS operation: publish, flush, subscribe.
+    /// Deadline for one NATS operation: publish, flush, subscribe. Also the base of an
+    /// upload's deadline, which adds the payload's size at [`DEFAULT_MIN_TRANSFER_RATE`].
     pub operation_timeout: Duration,
     /// Longest an HTTP transfer may go without receiving data.
     pub http_idle_timeout: Duration,

@@ -482,6 +482,86 @@ async fn upload_failure_falls_back_to_direct_or_fails_without_publishing() {
     assert_eq!(env.payloads[0].bytes().unwrap(), b"sentinel");
 }
 
+/// A real TCP listener that accepts every connection and never answers (nor closes), until
+/// dropped. Returns its `http://` URL.
+struct SilentServer {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentServer {
+    async fn start() -> SilentServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        SilentServer { url, task }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_to_a_silent_file_server_ends_within_the_operation_timeout() {
+    let nats = NatsServer::start();
+    let silent = SilentServer::start().await;
+    let mut cfg = config(&nats, None).with_fileserver_url(Some(silent.url.clone()));
+    cfg.size_threshold = 1000;
+    cfg.operation_timeout = Duration::from_secs(1);
+    let bound = cfg.operation_timeout + Duration::from_secs(10);
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("silent", None).await.unwrap();
+    let data = bytes_of(5000, 3);
+
+    // Without fallback: UPLOAD_FAILED, and nothing is published.
+    let started = std::time::Instant::now();
+    let e = client
+        .smartsend(
+            "silent",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions {
+                fallback_to_direct: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    println!("silent file server, no fallback: UPLOAD_FAILED after {took:?}");
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert!(e.message().contains("did not complete within"), "{e}");
+    assert!(took < bound, "took {took:?}, bound {bound:?}");
+
+    // With fallback: direct, within the same bound.
+    let started = std::time::Instant::now();
+    let sent = client
+        .smartsend(
+            "silent",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    println!("silent file server, fallback: sent direct after {took:?}");
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Direct);
+    assert!(took < bound, "took {took:?}, bound {bound:?}");
+    let env = next(&sub).await.unwrap();
+    assert_eq!(
+        env.msg_id, sent.envelope.msg_id,
+        "the failed send published nothing"
+    );
+    assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_too_big_for_max_payload() {
     let nats = NatsServer::with_config("max_payload: 8192");

@@ -163,7 +163,8 @@ pub unsafe extern "C" fn nb_config_set_connect_timeout_ms(
 }
 
 /// Sets the deadline of one NATS operation: publish, flush, subscribe, unsubscribe (at least
-/// 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`.
+/// 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`, and is the base of
+/// an upload's deadline: `operation_timeout` plus the payload's size at 256 KiB/s.
 #[no_mangle]
 pub unsafe extern "C" fn nb_config_set_operation_timeout_ms(
     cfg: *mut nb_config,

@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// A boxed future, for the object-safe store trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -89,6 +90,21 @@ pub trait PayloadStore: Send + Sync + 'static {
     /// Best-effort removal of an upload that will not be announced (a send that failed
     /// after some uploads succeeded).
     fn discard<'a>(&'a self, uploaded: &'a Uploaded) -> BoxFuture<'a, ()>;
+}
+
+/// The deadline of one transfer of `bytes` bytes: `base` plus the time the bytes take at
+/// `min_rate_bytes_per_s`, saturating at [`Duration::MAX`]. A rate of 0 tolerates any
+/// slowness (no deadline: `Duration::MAX`).
+pub(crate) fn transfer_deadline(base: Duration, bytes: u64, min_rate_bytes_per_s: u64) -> Duration {
+    if min_rate_bytes_per_s == 0 {
+        return Duration::MAX;
+    }
+    let secs = bytes / min_rate_bytes_per_s;
+    let nanos =
+        u128::from(bytes % min_rate_bytes_per_s) * 1_000_000_000 / u128::from(min_rate_bytes_per_s);
+    // `nanos` < 1e9 because the remainder is below the rate.
+    let size_time = Duration::new(secs, nanos as u32);
+    base.saturating_add(size_time)
 }
 
 /// A name that is safe as one file name on disk, whatever the (remote) text it comes from:
@@ -208,6 +224,28 @@ mod tests {
         assert_eq!(safe_file_name("img-1.png"), "img-1.png");
         assert_eq!(safe_file_name("ü/x"), "ü_x");
         assert!(safe_file_name(&"é".repeat(200)).len() <= 100);
+    }
+
+    #[test]
+    fn transfer_deadlines_scale_with_size_and_saturate() {
+        let base = Duration::from_secs(10);
+        assert_eq!(transfer_deadline(base, 0, 1024), base);
+        assert_eq!(
+            transfer_deadline(base, 3 * 1024, 1024),
+            Duration::from_secs(13)
+        );
+        assert_eq!(
+            transfer_deadline(base, 512, 1024),
+            Duration::from_millis(10_500)
+        );
+        let rate = crate::config::DEFAULT_MIN_TRANSFER_RATE;
+        assert_eq!(
+            transfer_deadline(base, 100 * rate, rate),
+            Duration::from_secs(110)
+        );
+        assert_eq!(transfer_deadline(base, u64::MAX, 1), Duration::MAX);
+        assert_eq!(transfer_deadline(Duration::MAX, 1, 1), Duration::MAX);
+        assert_eq!(transfer_deadline(base, 1, 0), Duration::MAX);
     }
 
     #[test]

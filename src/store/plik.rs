@@ -2,8 +2,11 @@
 //! download with exponential backoff, no redirects, a `plik_client` User-Agent, a size cap and
 //! sha256 verification.
 
-use super::{base_string, BoxFuture, DownloadRequest, PayloadStore, UploadRequest, Uploaded};
-use crate::config::{LinkOptions, RetryPolicy};
+use super::{
+    base_string, transfer_deadline, BoxFuture, DownloadRequest, PayloadStore, UploadRequest,
+    Uploaded,
+};
+use crate::config::{Config, RetryPolicy, DEFAULT_MIN_TRANSFER_RATE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
 use bytes::{Bytes, BytesMut};
@@ -33,6 +36,8 @@ pub struct PlikStore {
     oneshot: bool,
     ttl_secs: u64,
     retry: RetryPolicy,
+    /// Base of every upload's deadline, and the bound of one clean-up request.
+    operation_timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -84,22 +89,20 @@ async fn error_text(resp: reqwest::Response) -> String {
 }
 
 impl PlikStore {
-    /// A client for the Plik server at `base_url`; without one it can only download.
-    pub fn new(
-        base_url: Option<&str>,
-        link: &LinkOptions,
-        connect_timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Result<PlikStore> {
+    /// A client for the Plik server at `base_url` (normally `config.fileserver_url`), set up
+    /// from `config`: link options, timeouts; without a base URL it can only download.
+    pub fn new(base_url: Option<&str>, config: &Config) -> Result<PlikStore> {
         let base = base_url
             .map(|b| super::parse_base_url(b).map(|u| base_string(&u)))
             .transpose()?;
+        let link = &config.link;
         Ok(PlikStore {
             base,
-            http: http_client(connect_timeout, idle_timeout)?,
+            http: http_client(config.connect_timeout, config.http_idle_timeout)?,
             oneshot: link.oneshot,
             ttl_secs: link.ttl.as_secs().max(1),
             retry: link.retry.clone(),
+            operation_timeout: config.operation_timeout,
         })
     }
 
@@ -108,12 +111,31 @@ impl PlikStore {
         self.base.as_deref()
     }
 
+    /// Uploads within [`transfer_deadline`] (`operation_timeout` plus the payload's size at
+    /// [`DEFAULT_MIN_TRANSFER_RATE`]).
     async fn do_upload(&self, req: UploadRequest<'_>) -> Result<Uploaded> {
-        let (dataname, cid) = (req.dataname, req.correlation_id);
         let base = self
             .base
             .as_deref()
             .ok_or_else(|| upload_failed("no file server is configured".into()))?;
+        let (dataname, len) = (req.dataname, req.data.len() as u64);
+        let deadline = transfer_deadline(self.operation_timeout, len, DEFAULT_MIN_TRANSFER_RATE);
+        tokio::time::timeout(deadline, self.upload_steps(base, req))
+            .await
+            .unwrap_or_else(|_| {
+                Err(upload_failed(format!(
+                    "uploading {dataname:?} ({len} bytes) to {base} did not complete within {} ms \
+                     (operation_timeout {} ms plus the size at {} bytes/s)",
+                    deadline.as_millis(),
+                    self.operation_timeout.as_millis(),
+                    DEFAULT_MIN_TRANSFER_RATE
+                )))
+            })
+    }
+
+    /// Creates the upload and adds the file to it.
+    async fn upload_steps(&self, base: &str, req: UploadRequest<'_>) -> Result<Uploaded> {
+        let (dataname, cid) = (req.dataname, req.correlation_id);
         let create = serde_json::json!({"OneShot": self.oneshot, "TTL": self.ttl_secs});
         let sent = self
             .http
@@ -122,14 +144,14 @@ impl PlikStore {
             .body(create.to_string())
             .send()
             .await;
-        let created: CreatedUpload = plik_reply(
+        let upload: CreatedUpload = plik_reply(
             sent,
             || format!("cannot reach file server {base}"),
             "create an upload",
         )
         .await?;
-        checked_id(&created.id, "upload")?;
-        let token = created.upload_token.unwrap_or_default();
+        checked_id(&upload.id, "upload")?;
+        let (id, token) = (upload.id, upload.upload_token.unwrap_or_default());
 
         let name = routable_name(dataname);
         let len = req.data.len() as u64;
@@ -144,7 +166,7 @@ impl PlikStore {
         let form = reqwest::multipart::Form::new().part("file", part);
         let sent = self
             .http
-            .post(format!("{base}/file/{}", created.id))
+            .post(format!("{base}/file/{id}"))
             .header("X-UploadToken", &token)
             .multipart(form)
             .send()
@@ -157,9 +179,7 @@ impl PlikStore {
         .await?;
         checked_id(&added.id, "file")?;
         let url = format!(
-            "{}/file/{}/{}/{}",
-            base,
-            created.id,
+            "{base}/file/{id}/{}/{}",
             added.id,
             utf8_percent_encode(&name, SEGMENT)
         );
@@ -170,8 +190,18 @@ impl PlikStore {
         );
         Ok(Uploaded {
             url,
-            discard_token: Some(format!("{}\n{}", created.id, token)),
+            discard_token: Some(format!("{id}\n{token}")),
         })
+    }
+
+    /// Best-effort `DELETE /upload/{id}` as the upload's admin, within `operation_timeout`.
+    async fn remove_upload(&self, base: &str, id: &str, token: &str) {
+        let request = self
+            .http
+            .delete(format!("{base}/upload/{id}"))
+            .header("X-UploadToken", token)
+            .send();
+        let _ = tokio::time::timeout(self.operation_timeout, request).await;
     }
 
     /// Downloads with retries into memory (`to` = None) or into the file `to` (rewritten by
@@ -451,12 +481,7 @@ impl PayloadStore for PlikStore {
             else {
                 return;
             };
-            let _ = self
-                .http
-                .delete(format!("{base}/upload/{id}"))
-                .header("X-UploadToken", token)
-                .send()
-                .await;
+            self.remove_upload(base, id, token).await;
         })
     }
 }
