@@ -563,6 +563,55 @@ async fn upload_to_a_silent_file_server_ends_within_the_operation_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_leaves_nothing_on_the_file_server() {
+    let nats = NatsServer::start();
+    let files = Files::start_with(|c| c.max_file_size = 3000).await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("refused", None).await.unwrap();
+    let payloads = vec![
+        OutgoingPayload::binary("fits", bytes_of(2000, 4)),
+        OutgoingPayload::binary("too-big", bytes_of(5000, 5)),
+    ];
+
+    // Without fallback the send fails, publishes nothing, and leaves no upload behind:
+    // neither the first payload's (discarded) nor the one whose file was refused.
+    let e = client
+        .smartsend(
+            "refused",
+            payloads.clone(),
+            SendOptions {
+                fallback_to_direct: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert!(e.message().contains("file too big"), "{e}");
+    assert_eq!(files.stored_uploads(), Vec::<String>::new());
+
+    // With fallback the refused payload goes direct; its refused upload is gone as well,
+    // and only the first payload's upload remains.
+    let sent = client
+        .smartsend("refused", payloads, SendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Link);
+    assert_eq!(sent.envelope.payloads[1].transport, Transport::Direct);
+    let url = sent.envelope.payloads[0].url.clone().unwrap();
+    let stored = files.stored_uploads();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(url.contains(&format!("/file/{}/", stored[0])), "{url}");
+    let env = next(&sub).await.unwrap();
+    assert_eq!(
+        env.msg_id, sent.envelope.msg_id,
+        "the failed send published nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_too_big_for_max_payload() {
     let nats = NatsServer::with_config("max_payload: 8192");
     let client = Client::connect(config(&nats, None)).await.unwrap();

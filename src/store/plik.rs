@@ -112,7 +112,8 @@ impl PlikStore {
     }
 
     /// Uploads within [`transfer_deadline`] (`operation_timeout` plus the payload's size at
-    /// [`DEFAULT_MIN_TRANSFER_RATE`]).
+    /// [`DEFAULT_MIN_TRANSFER_RATE`]). If it fails after the upload was created (the file was
+    /// refused, the transfer broke off or ran out of time), the upload is removed again.
     async fn do_upload(&self, req: UploadRequest<'_>) -> Result<Uploaded> {
         let base = self
             .base
@@ -120,7 +121,8 @@ impl PlikStore {
             .ok_or_else(|| upload_failed("no file server is configured".into()))?;
         let (dataname, len) = (req.dataname, req.data.len() as u64);
         let deadline = transfer_deadline(self.operation_timeout, len, DEFAULT_MIN_TRANSFER_RATE);
-        tokio::time::timeout(deadline, self.upload_steps(base, req))
+        let mut created = None;
+        let result = tokio::time::timeout(deadline, self.upload_steps(base, req, &mut created))
             .await
             .unwrap_or_else(|_| {
                 Err(upload_failed(format!(
@@ -130,11 +132,23 @@ impl PlikStore {
                     self.operation_timeout.as_millis(),
                     DEFAULT_MIN_TRANSFER_RATE
                 )))
-            })
+            });
+        if result.is_err() {
+            if let Some((id, token)) = created {
+                self.remove_upload(base, &id, &token).await;
+            }
+        }
+        result
     }
 
-    /// Creates the upload and adds the file to it.
-    async fn upload_steps(&self, base: &str, req: UploadRequest<'_>) -> Result<Uploaded> {
+    /// Creates the upload (recorded in `created` as soon as the server answers) and adds the
+    /// file to it.
+    async fn upload_steps(
+        &self,
+        base: &str,
+        req: UploadRequest<'_>,
+        created: &mut Option<(String, String)>,
+    ) -> Result<Uploaded> {
         let (dataname, cid) = (req.dataname, req.correlation_id);
         let create = serde_json::json!({"OneShot": self.oneshot, "TTL": self.ttl_secs});
         let sent = self
@@ -152,6 +166,7 @@ impl PlikStore {
         .await?;
         checked_id(&upload.id, "upload")?;
         let (id, token) = (upload.id, upload.upload_token.unwrap_or_default());
+        *created = Some((id.clone(), token.clone()));
 
         let name = routable_name(dataname);
         let len = req.data.len() as u64;
