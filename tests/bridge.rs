@@ -612,6 +612,136 @@ async fn a_refused_upload_leaves_nothing_on_the_file_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_refused_before_its_file_is_removed_by_the_sender() {
+    // The server keeps an upload refused before any file entry was made (quota already
+    // full) for its grace period; the sender removes it at once.
+    let nats = NatsServer::start();
+    let files = Files::start_with(|c| c.max_total_size = 2000).await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    cfg.link.fallback_to_direct = false;
+    let client = Client::connect(cfg).await.unwrap();
+    let sent = client
+        .smartsend(
+            "quota",
+            vec![OutgoingPayload::binary("fills", bytes_of(2000, 6))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Link);
+    let first = files.stored_uploads();
+    assert_eq!(first.len(), 1);
+    let e = client
+        .smartsend(
+            "quota",
+            vec![OutgoingPayload::binary("refused", bytes_of(1500, 7))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert!(e.message().contains("storage quota exceeded"), "{e}");
+    assert_eq!(files.stored_uploads(), first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_authenticate_with_a_token_or_basic_auth_in_the_url() {
+    const PASSWORD: &str = "s3cr3t-pw";
+    const TOKEN: &str = "t0ken-value";
+    let nats = NatsServer::start();
+    let files = Files::start_with(|c| {
+        c.upload_tokens = vec![TOKEN.into()];
+        c.basic_auth = Some(("alice".into(), PASSWORD.into()));
+    })
+    .await;
+    let _log = LOG_LOCK.lock().await;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    natsbridge::log::set_sink(Some(Box::new(move |_, line| {
+        sink.lock().unwrap().push(line.to_owned());
+    })));
+    natsbridge::log::set_level(natsbridge::log::Level::Debug);
+
+    let receiver = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sub = receiver.subscribe("auth", None).await.unwrap();
+    let data = bytes_of(5000, 8);
+    let payloads = || vec![OutgoingPayload::binary("blob", data.clone())];
+    let sender = |token: Option<&str>, url: String| {
+        let mut cfg = config(&nats, None).with_fileserver_url(Some(url));
+        cfg.size_threshold = 1000;
+        cfg.link.fallback_to_direct = false;
+        cfg.fileserver_token = token.map(str::to_owned);
+        Client::connect(cfg)
+    };
+    let plain = files.url();
+    let with_password = |password: &str| format!("http://alice:{password}@{}", files.addr);
+
+    // Refused: anonymous, a wrong token, a wrong password; nothing is left on the server.
+    for (token, url, why) in [
+        (None, plain.clone(), "anonymous uploads are disabled"),
+        (Some("wrong"), plain.clone(), "invalid token"),
+        (None, with_password("nope"), "valid credentials"),
+    ] {
+        let e = sender(token, url)
+            .await
+            .unwrap()
+            .smartsend("auth", payloads(), SendOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+        assert!(e.message().contains(why), "{e}");
+        assert!(!e.message().contains("nope"), "{e}");
+    }
+    assert_eq!(files.stored_uploads(), Vec::<String>::new());
+
+    // Accepted with the token, or with basic auth from the URL; the credentials never
+    // reach the envelope, and the receiver downloads without any.
+    for (token, url) in [
+        (Some(TOKEN), plain.clone()),
+        (None, with_password(PASSWORD)),
+    ] {
+        let client = sender(token, url).await.unwrap();
+        let sent = client
+            .smartsend("auth", payloads(), SendOptions::default())
+            .await
+            .unwrap();
+        client.close().await.unwrap();
+        assert_eq!(sent.envelope.payloads[0].transport, Transport::Link);
+        let json = sent.json_str();
+        assert!(
+            !json.contains(PASSWORD) && !json.contains("alice@"),
+            "{json}"
+        );
+        assert!(!json.contains(TOKEN), "{json}");
+        let link = sent.envelope.payloads[0].url.clone().unwrap();
+        assert!(link.starts_with(&format!("{plain}/file/")), "{link}");
+        let env = next(&sub).await.unwrap();
+        assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+    }
+    assert_eq!(files.stored_uploads().len(), 2);
+
+    // A bad URL's error does not show its password either.
+    let e = Client::connect(
+        config(&nats, None)
+            .with_fileserver_url(Some(format!("http://alice:{PASSWORD}@{}/?x", files.addr))),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}");
+    assert!(!e.message().contains(PASSWORD), "{e}");
+
+    natsbridge::log::set_sink(None);
+    natsbridge::log::set_level(natsbridge::log::Level::Off);
+    let lines = lines.lock().unwrap();
+    assert!(lines.iter().any(|l| l.contains("Uploaded")), "{lines:?}");
+    for line in lines.iter() {
+        assert!(!line.contains(PASSWORD) && !line.contains(TOKEN), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_too_big_for_max_payload() {
     let nats = NatsServer::with_config("max_payload: 8192");
     let client = Client::connect(config(&nats, None)).await.unwrap();

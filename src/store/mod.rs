@@ -132,9 +132,12 @@ pub fn safe_file_name(name: &str) -> String {
 }
 
 /// Parses a file server base URL: http or https, no query or fragment; the trailing `/` is
-/// removed (Plik redirects `//upload`, which turns a POST into a GET).
+/// removed (Plik redirects `//upload`, which turns a POST into a GET). User info
+/// (`user:password@`) is accepted: it is the file server's basic auth (see
+/// [`basic_auth_of`]) and [`base_string`] leaves it out. Errors never show the password.
 pub fn parse_base_url(base: &str) -> Result<url::Url> {
-    let bad = |why: String| Error::invalid_argument(format!("file server URL {base:?} {why}"));
+    let shown = without_userinfo(base);
+    let bad = |why: String| Error::invalid_argument(format!("file server URL {shown:?} {why}"));
     let url = url::Url::parse(base.trim()).map_err(|e| bad(format!("is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must start with http:// or https://".into()));
@@ -148,9 +151,57 @@ pub fn parse_base_url(base: &str) -> Result<url::Url> {
     Ok(url)
 }
 
-/// The base URL as text without its trailing `/`.
+/// The base URL as text without its trailing `/` and without user info: what link URLs and
+/// messages are made from.
 pub(crate) fn base_string(url: &url::Url) -> String {
+    let mut url = url.clone();
+    // Only fails for URLs that cannot have user info, which then have none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.as_str().trim_end_matches('/').to_owned()
+}
+
+/// `user:password` from the URL's user info (percent-decoded), when it has any.
+pub(crate) fn basic_auth_of(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    ))
+}
+
+/// `text` with the user info of a URL-looking string replaced by `***`, for messages.
+fn without_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.into();
+    };
+    let rest = &text[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &rest[at..]).into(),
+        None => text.into(),
+    }
+}
+
+/// Checks a file server upload token: not empty, and usable as an HTTP header value.
+pub(crate) fn check_token(token: &str) -> Result<()> {
+    if token.is_empty() {
+        return Err(Error::invalid_argument("fileserver_token is empty"));
+    }
+    if reqwest::header::HeaderValue::from_str(token).is_err() {
+        return Err(Error::invalid_argument(
+            "fileserver_token contains characters not allowed in an HTTP header",
+        ));
+    }
+    Ok(())
 }
 
 fn origin_of(url: &url::Url) -> String {
@@ -268,5 +319,28 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::LinkUrlRejected);
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("http://x/?q=1").is_err());
+    }
+
+    #[test]
+    fn user_info_is_basic_auth_and_never_shown() {
+        let url = parse_base_url("http://al%40ice:p%3Ass@127.0.0.1:8080/").unwrap();
+        assert_eq!(base_string(&url), "http://127.0.0.1:8080");
+        assert_eq!(basic_auth_of(&url).as_deref(), Some("al@ice:p:ss"));
+        let url = parse_base_url("http://bob@files.example/plik").unwrap();
+        assert_eq!(base_string(&url), "http://files.example/plik");
+        assert_eq!(basic_auth_of(&url).as_deref(), Some("bob:"));
+        assert_eq!(basic_auth_of(&parse_base_url("http://h:1").unwrap()), None);
+        for bad in [
+            "http://u:secret@h:1/?q",
+            "ftp://u:secret@h",
+            "http://u:secret@",
+        ] {
+            let e = parse_base_url(bad).unwrap_err();
+            assert!(!e.message().contains("secret"), "{e}");
+            assert!(e.message().contains("***@"), "{e}");
+        }
+        assert!(check_token("abc").is_ok());
+        assert!(check_token("").is_err());
+        assert!(check_token("a\nb").is_err());
     }
 }

@@ -3,14 +3,16 @@
 //! sha256 verification.
 
 use super::{
-    base_string, transfer_deadline, BoxFuture, DownloadRequest, PayloadStore, UploadRequest,
-    Uploaded,
+    base_string, basic_auth_of, check_token, transfer_deadline, BoxFuture, DownloadRequest,
+    PayloadStore, UploadRequest, Uploaded,
 };
 use crate::config::{Config, RetryPolicy, DEFAULT_MIN_TRANSFER_RATE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -38,6 +40,10 @@ pub struct PlikStore {
     retry: RetryPolicy,
     /// Base of every upload's deadline, and the bound of one clean-up request.
     operation_timeout: Duration,
+    /// `X-PlikToken` for creating uploads (`Config::fileserver_token`).
+    token: Option<HeaderValue>,
+    /// `Authorization: Basic` from the base URL's user info, for the upload requests.
+    basic_auth: Option<HeaderValue>,
 }
 
 #[derive(Deserialize)]
@@ -90,11 +96,22 @@ async fn error_text(resp: reqwest::Response) -> String {
 
 impl PlikStore {
     /// A client for the Plik server at `base_url` (normally `config.fileserver_url`), set up
-    /// from `config`: link options, timeouts; without a base URL it can only download.
+    /// from `config`: link options, timeouts, `fileserver_token`; without a base URL it can
+    /// only download. User info in `base_url` becomes the basic auth of upload requests.
     pub fn new(base_url: Option<&str>, config: &Config) -> Result<PlikStore> {
-        let base = base_url
-            .map(|b| super::parse_base_url(b).map(|u| base_string(&u)))
-            .transpose()?;
+        let url = base_url.map(super::parse_base_url).transpose()?;
+        let base = url.as_ref().map(base_string);
+        let basic_auth = url.as_ref().and_then(basic_auth_of).map(|credentials| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            secret_header(&format!("Basic {encoded}"))
+        });
+        let token = match config.fileserver_token.as_deref() {
+            Some(token) => {
+                check_token(token)?;
+                secret_header(token)
+            }
+            None => None,
+        };
         let link = &config.link;
         Ok(PlikStore {
             base,
@@ -103,7 +120,17 @@ impl PlikStore {
             ttl_secs: link.ttl.as_secs().max(1),
             retry: link.retry.clone(),
             operation_timeout: config.operation_timeout,
+            token,
+            basic_auth: basic_auth.flatten(),
         })
+    }
+
+    /// `request` with the basic auth of the base URL, if any.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.basic_auth {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request,
+        }
     }
 
     /// The base URL, without trailing `/`.
@@ -151,13 +178,13 @@ impl PlikStore {
     ) -> Result<Uploaded> {
         let (dataname, cid) = (req.dataname, req.correlation_id);
         let create = serde_json::json!({"OneShot": self.oneshot, "TTL": self.ttl_secs});
-        let sent = self
-            .http
-            .post(format!("{base}/upload"))
-            .header("Content-Type", "application/json")
-            .body(create.to_string())
-            .send()
-            .await;
+        let mut request = self
+            .authorized(self.http.post(format!("{base}/upload")))
+            .header("Content-Type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("X-PlikToken", token.clone());
+        }
+        let sent = request.body(create.to_string()).send().await;
         let upload: CreatedUpload = plik_reply(
             sent,
             || format!("cannot reach file server {base}"),
@@ -180,8 +207,7 @@ impl PlikStore {
             .map_err(|e| Error::internal(format!("multipart part: {e}")))?;
         let form = reqwest::multipart::Form::new().part("file", part);
         let sent = self
-            .http
-            .post(format!("{base}/file/{id}"))
+            .authorized(self.http.post(format!("{base}/file/{id}")))
             .header("X-UploadToken", &token)
             .multipart(form)
             .send()
@@ -212,8 +238,7 @@ impl PlikStore {
     /// Best-effort `DELETE /upload/{id}` as the upload's admin, within `operation_timeout`.
     async fn remove_upload(&self, base: &str, id: &str, token: &str) {
         let request = self
-            .http
-            .delete(format!("{base}/upload/{id}"))
+            .authorized(self.http.delete(format!("{base}/upload/{id}")))
             .header("X-UploadToken", token)
             .send();
         let _ = tokio::time::timeout(self.operation_timeout, request).await;
@@ -400,6 +425,13 @@ enum Failure {
 
 fn integrity(req: &DownloadRequest<'_>, why: String) -> Error {
     Error::new(ErrorCode::IntegrityError, format!("{}: {why}", req.url)).with_detail("url", req.url)
+}
+
+/// A header value kept out of `Debug` output; `None` if it cannot be a header value.
+fn secret_header(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// An id that is safe in a URL path: Plik's are 16 alphanumerics.
