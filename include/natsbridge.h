@@ -504,7 +504,7 @@ nb_status nb_config_new(nb_config **out);
 
 /**
  * Makes a config with the defaults and the environment applied: `NATS_URL`,
- * `FILESERVER_URL` (empty: no file server) and `SIZE_THRESHOLD`. A malformed
+ * `FILESERVER_URL` (empty: no file server), `FILESERVER_TOKEN` and `SIZE_THRESHOLD`. A malformed
  * `SIZE_THRESHOLD` fails with `NB_ERR_INVALID_ARGUMENT`. Free `*out` with `nb_config_free`.
  */
 nb_status nb_config_from_env(nb_config **out);
@@ -524,6 +524,13 @@ nb_status nb_config_set_nats_url(nb_config *cfg, const char *url);
  * (large payloads then fail with `NB_ERR_PAYLOAD_TOO_LARGE` if they do not fit inline).
  */
 nb_status nb_config_set_fileserver_url(nb_config *cfg, const char *url);
+
+/**
+ * Sets the upload token of a file server that requires one (sent as `X-PlikToken` when
+ * creating an upload); NULL or `""` unsets it. Basic auth goes in the file server URL
+ * instead (`http://user:password@host:8080`). Neither is ever put in link URLs or logs.
+ */
+nb_status nb_config_set_fileserver_token(nb_config *cfg, const char *token);
 
 /**
  * Sets the size threshold: payloads of at least this many serialized bytes go by link.
@@ -547,7 +554,8 @@ nb_status nb_config_set_connect_timeout_ms(nb_config *cfg, uint64_t ms);
 
 /**
  * Sets the deadline of one NATS operation: publish, flush, subscribe, unsubscribe (at least
- * 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`.
+ * 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`, and is the base of
+ * an upload's deadline: `operation_timeout` plus the payload's size at 256 KiB/s.
  */
 nb_status nb_config_set_operation_timeout_ms(nb_config *cfg, uint64_t ms);
 

@@ -1,7 +1,8 @@
 //! Configuration: the NATS connection, the file server, transport selection and link options.
 //!
 //! [`Config::from_env`] starts from the built-in defaults and applies `NATS_URL`,
-//! `FILESERVER_URL` and `SIZE_THRESHOLD`; anything set explicitly afterwards wins.
+//! `FILESERVER_URL`, `FILESERVER_TOKEN` and `SIZE_THRESHOLD`; anything set explicitly
+//! afterwards wins.
 
 use crate::error::{Error, Result};
 use std::path::PathBuf;
@@ -13,6 +14,9 @@ pub const DEFAULT_NATS_URL: &str = "nats://localhost:4222";
 pub const DEFAULT_FILESERVER_URL: &str = "http://localhost:8080";
 /// Default size threshold: payloads of this many serialized bytes or more go by link.
 pub const DEFAULT_SIZE_THRESHOLD: usize = 500_000;
+/// Slowest transfer rate tolerated, in bytes per second: a transfer of `n` bytes may take
+/// its base deadline plus `n / DEFAULT_MIN_TRANSFER_RATE` seconds (256 KiB/s).
+pub const DEFAULT_MIN_TRANSFER_RATE: u64 = 256 * 1024;
 
 /// How the client authenticates to NATS.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -136,8 +140,13 @@ impl Default for LinkOptions {
 pub struct Config {
     /// NATS server URL(s), comma-separated (`nats://`, `tls://`).
     pub nats_url: String,
-    /// Base URL of the Plik-compatible file server; `None` disables link transport.
+    /// Base URL of the Plik-compatible file server; `None` disables link transport. User
+    /// info in it (`http://user:password@host:8080`) is sent as `Authorization: Basic` with
+    /// upload requests and never placed in link URLs or log lines.
     pub fileserver_url: Option<String>,
+    /// Upload token for a file server that requires one (sent as `X-PlikToken` when creating
+    /// an upload). Default: none.
+    pub fileserver_token: Option<String>,
     /// Payloads of at least this many serialized bytes go by link.
     pub size_threshold: usize,
     /// Link transport options.
@@ -152,7 +161,8 @@ pub struct Config {
     pub sender_name: String,
     /// Deadline to connect to NATS (and to open an HTTP connection).
     pub connect_timeout: Duration,
-    /// Deadline for one NATS operation: publish, flush, subscribe.
+    /// Deadline for one NATS operation: publish, flush, subscribe. Also the base of an
+    /// upload's deadline, which adds the payload's size at [`DEFAULT_MIN_TRANSFER_RATE`].
     pub operation_timeout: Duration,
     /// Longest an HTTP transfer may go without receiving data.
     pub http_idle_timeout: Duration,
@@ -166,6 +176,7 @@ impl Default for Config {
         Config {
             nats_url: DEFAULT_NATS_URL.into(),
             fileserver_url: Some(DEFAULT_FILESERVER_URL.into()),
+            fileserver_token: None,
             size_threshold: DEFAULT_SIZE_THRESHOLD,
             link: LinkOptions::default(),
             credentials: Credentials::None,
@@ -181,8 +192,9 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The defaults with `NATS_URL`, `FILESERVER_URL` (empty = no file server) and
-    /// `SIZE_THRESHOLD` applied. A malformed `SIZE_THRESHOLD` is an `INVALID_ARGUMENT` error.
+    /// The defaults with `NATS_URL`, `FILESERVER_URL` (empty = no file server),
+    /// `FILESERVER_TOKEN` (empty = none) and `SIZE_THRESHOLD` applied. A malformed
+    /// `SIZE_THRESHOLD` is an `INVALID_ARGUMENT` error.
     pub fn from_env() -> Result<Config> {
         Config::default().apply_env(|k| std::env::var(k).ok())
     }
@@ -194,6 +206,10 @@ impl Config {
         if let Some(url) = get("FILESERVER_URL") {
             let url = url.trim();
             self.fileserver_url = (!url.is_empty()).then(|| url.to_owned());
+        }
+        if let Some(token) = get("FILESERVER_TOKEN") {
+            let token = token.trim();
+            self.fileserver_token = (!token.is_empty()).then(|| token.to_owned());
         }
         if let Some(t) = get("SIZE_THRESHOLD") {
             self.size_threshold = parse_threshold(&t)?;
@@ -229,6 +245,9 @@ impl Config {
         }
         if let Some(url) = &self.fileserver_url {
             crate::store::parse_base_url(url)?;
+        }
+        if let Some(token) = &self.fileserver_token {
+            crate::store::check_token(token)?;
         }
         if self.link.retry.max_attempts == 0 {
             return Err(Error::invalid_argument(
@@ -273,6 +292,7 @@ mod tests {
             .apply_env(|k| match k {
                 "NATS_URL" => Some("nats://h:1".into()),
                 "FILESERVER_URL" => Some("".into()),
+                "FILESERVER_TOKEN" => Some(" t0k ".into()),
                 "SIZE_THRESHOLD" => Some("1_000".into()),
                 _ => None,
             })
@@ -280,6 +300,11 @@ mod tests {
         assert_eq!(c.nats_url, "nats://h:1");
         assert_eq!(c.fileserver_url, None);
         assert_eq!(c.size_threshold, 1000);
+        assert_eq!(c.fileserver_token.as_deref(), Some("t0k"));
+        let c = Config::default()
+            .apply_env(|k| (k == "FILESERVER_TOKEN").then(|| "".into()))
+            .unwrap();
+        assert_eq!(c.fileserver_token, None);
         let e = Config::default()
             .apply_env(|k| (k == "SIZE_THRESHOLD").then(|| "big".into()))
             .unwrap_err();

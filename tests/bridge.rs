@@ -482,6 +482,265 @@ async fn upload_failure_falls_back_to_direct_or_fails_without_publishing() {
     assert_eq!(env.payloads[0].bytes().unwrap(), b"sentinel");
 }
 
+/// A real TCP listener that accepts every connection and never answers (nor closes), until
+/// dropped. Returns its `http://` URL.
+struct SilentServer {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentServer {
+    async fn start() -> SilentServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        SilentServer { url, task }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_to_a_silent_file_server_ends_within_the_operation_timeout() {
+    let nats = NatsServer::start();
+    let silent = SilentServer::start().await;
+    let mut cfg = config(&nats, None).with_fileserver_url(Some(silent.url.clone()));
+    cfg.size_threshold = 1000;
+    cfg.operation_timeout = Duration::from_secs(1);
+    let bound = cfg.operation_timeout + Duration::from_secs(10);
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("silent", None).await.unwrap();
+    let data = bytes_of(5000, 3);
+
+    // Without fallback: UPLOAD_FAILED, and nothing is published.
+    let started = std::time::Instant::now();
+    let e = client
+        .smartsend(
+            "silent",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions {
+                fallback_to_direct: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    println!("silent file server, no fallback: UPLOAD_FAILED after {took:?}");
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert!(e.message().contains("did not complete within"), "{e}");
+    assert!(took < bound, "took {took:?}, bound {bound:?}");
+
+    // With fallback: direct, within the same bound.
+    let started = std::time::Instant::now();
+    let sent = client
+        .smartsend(
+            "silent",
+            vec![OutgoingPayload::binary("blob", data.clone())],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    println!("silent file server, fallback: sent direct after {took:?}");
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Direct);
+    assert!(took < bound, "took {took:?}, bound {bound:?}");
+    let env = next(&sub).await.unwrap();
+    assert_eq!(
+        env.msg_id, sent.envelope.msg_id,
+        "the failed send published nothing"
+    );
+    assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_leaves_nothing_on_the_file_server() {
+    let nats = NatsServer::start();
+    let files = Files::start_with(|c| c.max_file_size = 3000).await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    let client = Client::connect(cfg).await.unwrap();
+    let sub = client.subscribe("refused", None).await.unwrap();
+    let payloads = vec![
+        OutgoingPayload::binary("fits", bytes_of(2000, 4)),
+        OutgoingPayload::binary("too-big", bytes_of(5000, 5)),
+    ];
+
+    // Without fallback the send fails, publishes nothing, and leaves no upload behind:
+    // neither the first payload's (discarded) nor the one whose file was refused.
+    let e = client
+        .smartsend(
+            "refused",
+            payloads.clone(),
+            SendOptions {
+                fallback_to_direct: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert!(e.message().contains("file too big"), "{e}");
+    assert_eq!(files.stored_uploads(), Vec::<String>::new());
+
+    // With fallback the refused payload goes direct; its refused upload is gone as well,
+    // and only the first payload's upload remains.
+    let sent = client
+        .smartsend("refused", payloads, SendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Link);
+    assert_eq!(sent.envelope.payloads[1].transport, Transport::Direct);
+    let url = sent.envelope.payloads[0].url.clone().unwrap();
+    let stored = files.stored_uploads();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(url.contains(&format!("/file/{}/", stored[0])), "{url}");
+    let env = next(&sub).await.unwrap();
+    assert_eq!(
+        env.msg_id, sent.envelope.msg_id,
+        "the failed send published nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_refused_before_its_file_is_removed_by_the_sender() {
+    // The server keeps an upload refused before any file entry was made (quota already
+    // full) for its grace period; the sender removes it at once.
+    let nats = NatsServer::start();
+    let files = Files::start_with(|c| c.max_total_size = 2000).await;
+    let mut cfg = config(&nats, Some(&files));
+    cfg.size_threshold = 1000;
+    cfg.link.fallback_to_direct = false;
+    let client = Client::connect(cfg).await.unwrap();
+    let sent = client
+        .smartsend(
+            "quota",
+            vec![OutgoingPayload::binary("fills", bytes_of(2000, 6))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, Transport::Link);
+    let first = files.stored_uploads();
+    assert_eq!(first.len(), 1);
+    let e = client
+        .smartsend(
+            "quota",
+            vec![OutgoingPayload::binary("refused", bytes_of(1500, 7))],
+            SendOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+    assert!(e.message().contains("storage quota exceeded"), "{e}");
+    assert_eq!(files.stored_uploads(), first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_authenticate_with_a_token_or_basic_auth_in_the_url() {
+    const PASSWORD: &str = "s3cr3t-pw";
+    const TOKEN: &str = "t0ken-value";
+    let nats = NatsServer::start();
+    let files = Files::start_with(|c| {
+        c.upload_tokens = vec![TOKEN.into()];
+        c.basic_auth = Some(("alice".into(), PASSWORD.into()));
+    })
+    .await;
+    let _log = LOG_LOCK.lock().await;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    natsbridge::log::set_sink(Some(Box::new(move |_, line| {
+        sink.lock().unwrap().push(line.to_owned());
+    })));
+    natsbridge::log::set_level(natsbridge::log::Level::Debug);
+
+    let receiver = Client::connect(config(&nats, Some(&files))).await.unwrap();
+    let sub = receiver.subscribe("auth", None).await.unwrap();
+    let data = bytes_of(5000, 8);
+    let payloads = || vec![OutgoingPayload::binary("blob", data.clone())];
+    let sender = |token: Option<&str>, url: String| {
+        let mut cfg = config(&nats, None).with_fileserver_url(Some(url));
+        cfg.size_threshold = 1000;
+        cfg.link.fallback_to_direct = false;
+        cfg.fileserver_token = token.map(str::to_owned);
+        Client::connect(cfg)
+    };
+    let plain = files.url();
+    let with_password = |password: &str| format!("http://alice:{password}@{}", files.addr);
+
+    // Refused: anonymous, a wrong token, a wrong password; nothing is left on the server.
+    for (token, url, why) in [
+        (None, plain.clone(), "anonymous uploads are disabled"),
+        (Some("wrong"), plain.clone(), "invalid token"),
+        (None, with_password("nope"), "valid credentials"),
+    ] {
+        let e = sender(token, url)
+            .await
+            .unwrap()
+            .smartsend("auth", payloads(), SendOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UploadFailed, "{e}");
+        assert!(e.message().contains(why), "{e}");
+        assert!(!e.message().contains("nope"), "{e}");
+    }
+    assert_eq!(files.stored_uploads(), Vec::<String>::new());
+
+    // Accepted with the token, or with basic auth from the URL; the credentials never
+    // reach the envelope, and the receiver downloads without any.
+    for (token, url) in [
+        (Some(TOKEN), plain.clone()),
+        (None, with_password(PASSWORD)),
+    ] {
+        let client = sender(token, url).await.unwrap();
+        let sent = client
+            .smartsend("auth", payloads(), SendOptions::default())
+            .await
+            .unwrap();
+        client.close().await.unwrap();
+        assert_eq!(sent.envelope.payloads[0].transport, Transport::Link);
+        let json = sent.json_str();
+        assert!(
+            !json.contains(PASSWORD) && !json.contains("alice@"),
+            "{json}"
+        );
+        assert!(!json.contains(TOKEN), "{json}");
+        let link = sent.envelope.payloads[0].url.clone().unwrap();
+        assert!(link.starts_with(&format!("{plain}/file/")), "{link}");
+        let env = next(&sub).await.unwrap();
+        assert_eq!(env.payloads[0].bytes().unwrap(), &data[..]);
+    }
+    assert_eq!(files.stored_uploads().len(), 2);
+
+    // A bad URL's error does not show its password either.
+    let e = Client::connect(
+        config(&nats, None)
+            .with_fileserver_url(Some(format!("http://alice:{PASSWORD}@{}/?x", files.addr))),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}");
+    assert!(!e.message().contains(PASSWORD), "{e}");
+
+    natsbridge::log::set_sink(None);
+    natsbridge::log::set_level(natsbridge::log::Level::Off);
+    let lines = lines.lock().unwrap();
+    assert!(lines.iter().any(|l| l.contains("Uploaded")), "{lines:?}");
+    for line in lines.iter() {
+        assert!(!line.contains(PASSWORD) && !line.contains(TOKEN), "{line}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_too_big_for_max_payload() {
     let nats = NatsServer::with_config("max_payload: 8192");

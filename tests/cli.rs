@@ -18,9 +18,18 @@ impl Drop for Killed {
 
 /// Starts `natsbridge fileserver` on a free port and returns it with its URL.
 fn fileserver(dir: &std::path::Path) -> (Killed, String) {
+    fileserver_with(dir, &[], &[])
+}
+
+/// `natsbridge fileserver` with extra arguments and environment variables.
+fn fileserver_with(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Killed, String) {
     let mut child = Command::new(BIN)
         .args(["fileserver", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(args)
+        .env_remove("FILESERVER_TOKEN")
+        .env_remove("FILESERVER_BASIC_AUTH")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -139,4 +148,117 @@ fn errors_say_what_to_do() {
         assert!(out.status.success(), "{cmd} --help");
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("natsbridge {cmd}")));
     }
+}
+
+/// Upload directories in a file server's data directory.
+fn uploads_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+#[test]
+fn fileserver_tokens_and_limits_with_send() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("files");
+    let (_fs, fs_url) = fileserver_with(
+        &data,
+        &[
+            "--token",
+            "tok-a",
+            "--token",
+            "tok-b",
+            "--max-file-size",
+            "30000",
+        ],
+        &[],
+    );
+    let blob = |len: usize, seed: u8| {
+        let path = dir.path().join(format!("blob-{len}.bin"));
+        std::fs::write(&path, bytes_of(len, seed)).unwrap();
+        format!("blob:binary=@{}", path.display())
+    };
+    let send = |payload: &str, args: &[&str], env: &[(&str, &str)]| {
+        Command::new(BIN)
+            .args([
+                "send",
+                "cli.auth",
+                payload,
+                "--threshold",
+                "10000",
+                "--no-fallback",
+            ])
+            .args(["--nats", &nats.url(), "--fileserver", &fs_url])
+            .args(args)
+            .env_remove("FILESERVER_TOKEN")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let small = blob(20_000, 1);
+
+    let out = send(&small, &[], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("UPLOAD_FAILED") && err.contains("anonymous uploads are disabled"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--fileserver-token"),
+        "the hint names the flag: {err}"
+    );
+    assert_eq!(uploads_in(&data), 0);
+
+    for (args, env) in [
+        (&["--fileserver-token", "tok-b"][..], &[][..]),
+        (&[][..], &[("FILESERVER_TOKEN", "tok-a")][..]),
+    ] {
+        let out = send(&small, args, env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("link"));
+    }
+    assert_eq!(uploads_in(&data), 2);
+
+    let out = send(&blob(40_000, 2), &["--fileserver-token", "tok-a"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("file too big (limit is set to 30000 bytes)"),
+        "{err}"
+    );
+    assert_eq!(uploads_in(&data), 2, "the refused upload is gone");
+
+    // The server takes its token from FILESERVER_TOKEN too; a bad --basic-auth is refused.
+    let other = dir.path().join("other");
+    let (_fs2, fs2_url) = fileserver_with(&other, &[], &[("FILESERVER_TOKEN", "env-tok")]);
+    let out = Command::new(BIN)
+        .args([
+            "send",
+            "cli.auth",
+            &small,
+            "--threshold",
+            "10000",
+            "--no-fallback",
+        ])
+        .args(["--nats", &nats.url(), "--fileserver", &fs2_url])
+        .args(["--fileserver-token", "env-tok"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["fileserver", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&other)
+        .args(["--basic-auth", "no-colon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("USER:PASSWORD"));
 }

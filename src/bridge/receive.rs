@@ -22,12 +22,7 @@ pub struct Receiver {
 impl Receiver {
     /// A receiver configured like a client with `config` (no NATS connection needed).
     pub fn new(config: &Config) -> Result<Receiver> {
-        let store = PlikStore::new(
-            config.fileserver_url.as_deref(),
-            &config.link,
-            config.connect_timeout,
-            config.http_idle_timeout,
-        )?;
+        let store = PlikStore::new(config.fileserver_url.as_deref(), config)?;
         Receiver::with_store(config, Arc::new(store))
     }
 

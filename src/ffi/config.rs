@@ -59,7 +59,7 @@ pub unsafe extern "C" fn nb_config_new(out: *mut *mut nb_config) -> nb_status {
 }
 
 /// Makes a config with the defaults and the environment applied: `NATS_URL`,
-/// `FILESERVER_URL` (empty: no file server) and `SIZE_THRESHOLD`. A malformed
+/// `FILESERVER_URL` (empty: no file server), `FILESERVER_TOKEN` and `SIZE_THRESHOLD`. A malformed
 /// `SIZE_THRESHOLD` fails with `NB_ERR_INVALID_ARGUMENT`. Free `*out` with `nb_config_free`.
 #[no_mangle]
 pub unsafe extern "C" fn nb_config_from_env(out: *mut *mut nb_config) -> nb_status {
@@ -105,6 +105,25 @@ pub unsafe extern "C" fn nb_config_set_fileserver_url(
         // SAFETY: `url` is NULL or a NUL-terminated string.
         let url = unsafe { opt_str(url, "url") }?;
         c.fileserver_url = url.filter(|u| !u.is_empty()).map(str::to_owned);
+        Ok(())
+    })
+}
+
+/// Sets the upload token of a file server that requires one (sent as `X-PlikToken` when
+/// creating an upload); NULL or `""` unsets it. Basic auth goes in the file server URL
+/// instead (`http://user:password@host:8080`). Neither is ever put in link URLs or logs.
+#[no_mangle]
+pub unsafe extern "C" fn nb_config_set_fileserver_token(
+    cfg: *mut nb_config,
+    token: *const c_char,
+) -> nb_status {
+    set(cfg, |c| {
+        // SAFETY: `token` is NULL or a NUL-terminated string.
+        let token = unsafe { opt_str(token, "token") }?.filter(|t| !t.is_empty());
+        if let Some(token) = token {
+            crate::store::check_token(token)?;
+        }
+        c.fileserver_token = token.map(str::to_owned);
         Ok(())
     })
 }
@@ -163,7 +182,8 @@ pub unsafe extern "C" fn nb_config_set_connect_timeout_ms(
 }
 
 /// Sets the deadline of one NATS operation: publish, flush, subscribe, unsubscribe (at least
-/// 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`.
+/// 1 ms). It also bounds `nb_client_close` and `nb_subscription_close`, and is the base of
+/// an upload's deadline: `operation_timeout` plus the payload's size at 256 KiB/s.
 #[no_mangle]
 pub unsafe extern "C" fn nb_config_set_operation_timeout_ms(
     cfg: *mut nb_config,

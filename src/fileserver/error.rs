@@ -46,6 +46,25 @@ impl ApiError {
         }
     }
 
+    /// Wrong or unusable basic-auth credentials for creating an upload.
+    pub(crate) fn unauthorized_create(reason: &str) -> Self {
+        ApiError {
+            basic_challenge: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                format!("please provide valid credentials to create an upload : {reason}"),
+            )
+        }
+    }
+
+    /// The storage quota would be exceeded (507 Insufficient Storage).
+    pub(crate) fn quota_exceeded(limit: u64) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("storage quota exceeded (limit is set to {limit} bytes)"),
+        )
+    }
+
     /// Plik hides the cause of a 500 unless it runs in debug mode; so do we.
     pub(crate) fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

@@ -66,15 +66,22 @@ enum Reply {
     Url { base: String },
 }
 
-/// `POST /`: create an upload with default settings and add the file to it.
+/// `POST /`: create an upload with default settings and add the file to it. If the file
+/// cannot be added, the upload made for it is removed again.
 pub(crate) async fn quick_upload(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let (upload_id, _, _) = create(&app, CreateRequest::default()).await?;
+    app.auth.check(&headers)?;
+    let (upload_id, slot, _) = create(&app, CreateRequest::default()).await?;
     let base = request_base(&headers).unwrap_or_else(|| app.base_url.clone());
-    receive(&app, &upload_id, None, multipart, Reply::Url { base }).await
+    let result = receive(&app, &upload_id, None, multipart, Reply::Url { base }).await;
+    if result.is_err() {
+        let mut state = slot.lock().await;
+        app.store.remove(&mut state).await;
+    }
+    result
 }
 
 /// `POST /file/{upload}`: add a new file.
@@ -126,7 +133,7 @@ fn request_base(headers: &HeaderMap) -> Option<String> {
 /// Receive the multipart part named `file` into the upload (the caller has checked the
 /// caller's rights). `declared` is the file ID for a file declared at creation.
 async fn receive(
-    app: &App,
+    app: &Arc<App>,
     upload_id: &str,
     declared: Option<String>,
     multipart: Result<Multipart, MultipartRejection>,
@@ -156,15 +163,21 @@ async fn receive(
         .store
         .get(upload_id)
         .ok_or_else(|| ApiError::upload_not_found(upload_id))?;
+    // Refused before any file entry is made when nothing more fits.
+    if app.store.quota.is_full() {
+        return Err(ApiError::quota_exceeded(app.store.quota.limit()));
+    }
     let (file_id, part_path, out) = claim_for_upload(&slot, upload_id, declared, file_name).await?;
 
     let mut guard = ReceiveGuard {
+        app: app.clone(),
         slot,
         file_id,
         part_path,
         armed: true,
+        reserved: 0,
     };
-    let received = match write_field(&mut field, out, app.max_file_size).await {
+    let received = match write_field(&mut field, out, app, &mut guard.reserved).await {
         Ok(received) => received,
         Err(e) => {
             guard.fail().await;
@@ -258,12 +271,16 @@ struct Received {
     mime_type: &'static str,
 }
 
-/// Copy one multipart part to `out`, counting, hashing and sniffing on the way.
+/// Copy one multipart part to `out`, counting, hashing and sniffing on the way. Every chunk
+/// is checked against the file size limit and reserved in the quota (`reserved` counts
+/// what was taken) before it is written.
 async fn write_field(
     field: &mut Field<'_>,
     out: tokio::fs::File,
-    max_file_size: u64,
+    app: &App,
+    reserved: &mut u64,
 ) -> Result<Received, ApiError> {
+    let max_file_size = app.max_file_size;
     let mut out = BufWriter::with_capacity(UPLOAD_BUFFER, out);
     let mut md5 = Md5::new();
     let mut size: u64 = 0;
@@ -282,6 +299,10 @@ async fn write_field(
                 "file too big (limit is set to {max_file_size} bytes)"
             )));
         }
+        if !app.store.quota.try_reserve(chunk.len() as u64) {
+            return Err(ApiError::quota_exceeded(app.store.quota.limit()));
+        }
+        *reserved += chunk.len() as u64;
         if head.len() < SNIFF_LEN {
             let take = (SNIFF_LEN - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
@@ -298,13 +319,17 @@ async fn write_field(
     })
 }
 
-/// Owns a file that is being received. If the request is dropped half-way (client gone,
-/// server stopped), the temp file is removed and the file marked `removed`.
+/// Owns a file that is being received. If the transfer fails or the request is dropped
+/// half-way (client gone, server stopped), the temp file is removed, its bytes go back to
+/// the quota, and the file is marked `removed` (which removes an upload left without files).
 struct ReceiveGuard {
+    app: Arc<App>,
     slot: Slot,
     file_id: String,
     part_path: PathBuf,
     armed: bool,
+    /// Quota bytes taken for the data received so far.
+    reserved: u64,
 }
 
 impl ReceiveGuard {
@@ -312,7 +337,11 @@ impl ReceiveGuard {
     async fn fail(&mut self) {
         self.armed = false;
         let _ = tokio::fs::remove_file(&self.part_path).await;
-        mark_failed(&self.slot, &self.file_id).await;
+        self.app
+            .store
+            .quota
+            .release(std::mem::take(&mut self.reserved));
+        mark_failed(&self.app, &self.slot, &self.file_id).await;
     }
 
     /// The transfer succeeded: move the data into place and record it as `uploaded`.
@@ -363,6 +392,8 @@ impl ReceiveGuard {
             let _ = tokio::fs::remove_file(&data_path).await;
             return Err(ApiError::internal());
         }
+        // The reserved bytes now belong to the stored file.
+        self.reserved = 0;
         self.armed = false;
         Ok(file)
     }
@@ -374,15 +405,21 @@ impl Drop for ReceiveGuard {
             return;
         }
         let _ = std::fs::remove_file(&self.part_path);
+        self.app
+            .store
+            .quota
+            .release(std::mem::take(&mut self.reserved));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let app = self.app.clone();
             let slot = self.slot.clone();
             let file_id = std::mem::take(&mut self.file_id);
-            runtime.spawn(async move { mark_failed(&slot, &file_id).await });
+            runtime.spawn(async move { mark_failed(&app, &slot, &file_id).await });
         }
     }
 }
 
-async fn mark_failed(slot: &Slot, file_id: &str) {
+/// A file that was being received is `removed`; the upload goes if nothing is left of it.
+async fn mark_failed(app: &App, slot: &Slot, file_id: &str) {
     let mut state = slot.lock().await;
     if let Some(file) = state.record.file_mut(file_id) {
         if file.status == FileStatus::Uploading {
@@ -390,6 +427,7 @@ async fn mark_failed(slot: &Slot, file_id: &str) {
             let _ = state.persist().await;
         }
     }
+    app.store.retire_if_done(&mut state).await;
 }
 
 /// The file name of a multipart part, as Go's `Part.FileName()` gives it: the
@@ -513,13 +551,16 @@ pub(crate) async fn get_file(
             Ok(data) => data,
             Err(_) => {
                 set_status(&mut state, &file_id, FileStatus::Deleted);
+                app.store.quota.release(file.size.max(0).unsigned_abs());
                 let _ = state.persist().await;
+                app.store.retire_if_done(&mut state).await;
                 return Err(ApiError::internal());
             }
         };
         drop(state);
         Body::from_stream(OneShotStream {
             inner: ReaderStream::with_capacity(data, DOWNLOAD_CHUNK),
+            app: app.clone(),
             slot,
             file_id: file_id.clone(),
         })
@@ -590,9 +631,11 @@ fn content_disposition(name: &str, attachment: bool) -> HeaderValue {
 }
 
 /// Streams a claimed one-shot file; when the response body is finished or dropped, the
-/// file is marked `deleted` (its data was unlinked at claim time).
+/// file is marked `deleted` (its data was unlinked at claim time), its bytes go back to the
+/// quota, and the upload is removed if that was its last file.
 struct OneShotStream {
     inner: ReaderStream<tokio::fs::File>,
+    app: Arc<App>,
     slot: Slot,
     file_id: String,
 }
@@ -610,14 +653,19 @@ impl Drop for OneShotStream {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let app = self.app.clone();
         let slot = self.slot.clone();
         let file_id = std::mem::take(&mut self.file_id);
         runtime.spawn(async move {
             let mut state = slot.lock().await;
-            if state.record.file(&file_id).map(|f| f.status) == Some(FileStatus::Removed) {
-                set_status(&mut state, &file_id, FileStatus::Deleted);
-                let _ = state.persist().await;
+            if let Some(file) = state.record.file_mut(&file_id) {
+                if file.status == FileStatus::Removed {
+                    file.status = FileStatus::Deleted;
+                    app.store.quota.release(file.size.max(0).unsigned_abs());
+                    let _ = state.persist().await;
+                }
             }
+            app.store.retire_if_done(&mut state).await;
         });
     }
 }
@@ -639,19 +687,25 @@ pub(crate) async fn delete_file(
             "you are not allowed to remove files from this upload",
         ));
     }
-    // A file still being received is only marked; its receiver discards the data.
+    // A file still being received is only marked; its receiver discards the data (and
+    // gives its bytes back to the quota).
     let new_status = if status == FileStatus::Uploading {
         FileStatus::Removed
     } else {
         FileStatus::Deleted
     };
-    set_status(&mut state, &file_id, new_status);
     match tokio::fs::remove_file(state.data_path(&file_id)).await {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(_) => return Err(ApiError::internal()),
     }
+    if status == FileStatus::Uploaded {
+        let size = named_file(&state, &file_id, &file_name)?.size;
+        app.store.quota.release(size.max(0).unsigned_abs());
+    }
+    set_status(&mut state, &file_id, new_status);
     state.persist().await?;
+    app.store.retire_if_done(&mut state).await;
     Ok(text_response("ok".into()))
 }
 

@@ -8,6 +8,26 @@
 //! deleting, TTL expiry, and `/config`, `/version`, `/health`. Stream mode, user
 //! accounts, archives and the web UI are not implemented.
 //!
+//! Limits: a per-file size limit ([`FileServerConfig::max_file_size`], 400
+//! `file too big (limit is set to N bytes)`) and a quota on all stored files
+//! ([`FileServerConfig::max_total_size`], 507 `storage quota exceeded (limit is set to N
+//! bytes)`). Bytes are reserved while a file streams in and released if it fails, so
+//! concurrent uploads never overshoot the quota together; a refused file leaves nothing
+//! on disk.
+//!
+//! Authentication (optional, as Plik's forced mode): with
+//! [`FileServerConfig::upload_tokens`] or [`FileServerConfig::basic_auth`] set, creating an
+//! upload (`POST /upload`, quick upload `POST /`) needs `X-PlikToken: <token>` or
+//! `Authorization: Basic`. Anonymous creates get 400 `unable to create upload : anonymous
+//! uploads are disabled`, a wrong token 403 `invalid token`, wrong basic credentials 401.
+//! Adding files needs the upload's `X-UploadToken` as always; downloads stay open to
+//! whoever holds the URL (link URLs are capabilities, as in Plik).
+//!
+//! No record outlives its files: an upload whose files have all gone (refused part-way,
+//! cut off, claimed by a one-shot download, deleted) is removed at once, and an upload
+//! that holds no data [`FileServerConfig::empty_upload_grace`] after its creation (never
+//! given a file) is removed by the sweeper; anything else goes at its TTL.
+//!
 //! Data is streamed to and from disk under [`FileServerConfig::data_dir`] and survives a
 //! restart; see the `store` module for the layout. The library never prints.
 //!
@@ -43,22 +63,29 @@ use tokio::task::JoinHandle;
 use self::routes::App;
 use self::store::Store;
 
-/// Plik's default maximum file size: 10 GB (decimal).
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 10_000_000_000;
+/// Default largest accepted file: 1 GiB (Plik's own default is 10 GB).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+/// Default quota on all stored files together: 10 GiB.
+pub const DEFAULT_MAX_TOTAL_SIZE: u64 = 10 << 30;
+/// How long an upload may hold no data before the sweeper removes it, by default.
+pub const DEFAULT_EMPTY_UPLOAD_GRACE: Duration = Duration::from_secs(5 * 60);
 /// Plik's default (and maximum) upload lifetime: 30 days.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How often expired uploads are removed from disk by default.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Settings of an embedded file server.
-#[derive(Clone, Debug)]
+/// Settings of an embedded file server. Its `Debug` output hides the secrets.
+#[derive(Clone)]
 pub struct FileServerConfig {
     /// Address to listen on; port 0 picks a free port (see [`FileServer::local_addr`]).
     pub listen: SocketAddr,
     /// Where uploads are stored; created if missing. Uploads found there are served.
     pub data_dir: PathBuf,
-    /// Largest accepted file, in bytes. Default 10 GB.
+    /// Largest accepted file, in bytes. Default 1 GiB.
     pub max_file_size: u64,
+    /// Quota on the bytes of all stored files together (files being received count with
+    /// what they have received so far). Default 10 GiB; 0 means no limit.
+    pub max_total_size: u64,
     /// Lifetime of an upload created with no (or zero) `ttl`. Default 30 days.
     pub default_ttl: Duration,
     /// Longest lifetime a client may ask for. Default 30 days; `ZERO` means no limit,
@@ -67,6 +94,39 @@ pub struct FileServerConfig {
     /// How often expired uploads are deleted from disk (they answer 404 from the moment
     /// they expire). Default 60 s; `ZERO` disables the sweeper.
     pub sweep_interval: Duration,
+    /// An upload that still holds no data (no file uploaded or being received) this long
+    /// after its creation is removed by the sweeper. Default 5 minutes; `ZERO` keeps such
+    /// uploads until their TTL.
+    pub empty_upload_grace: Duration,
+    /// When not empty, creating an upload needs one of these in `X-PlikToken` (or the
+    /// [`basic_auth`](Self::basic_auth) credentials). Default: none.
+    pub upload_tokens: Vec<String>,
+    /// `(user, password)`: when set, creating an upload needs them as `Authorization:
+    /// Basic` (or one of the [`upload_tokens`](Self::upload_tokens)). Default: none.
+    pub basic_auth: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for FileServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("max_file_size", &self.max_file_size)
+            .field("max_total_size", &self.max_total_size)
+            .field("default_ttl", &self.default_ttl)
+            .field("max_ttl", &self.max_ttl)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("empty_upload_grace", &self.empty_upload_grace)
+            .field(
+                "upload_tokens",
+                &format_args!("[{} hidden]", self.upload_tokens.len()),
+            )
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|(user, _)| (user, "<hidden>")),
+            )
+            .finish()
+    }
 }
 
 impl FileServerConfig {
@@ -76,9 +136,13 @@ impl FileServerConfig {
             listen,
             data_dir: data_dir.into(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_total_size: DEFAULT_MAX_TOTAL_SIZE,
             default_ttl: DEFAULT_TTL,
             max_ttl: DEFAULT_TTL,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            empty_upload_grace: DEFAULT_EMPTY_UPLOAD_GRACE,
+            upload_tokens: Vec::new(),
+            basic_auth: None,
         }
     }
 }
@@ -95,19 +159,27 @@ pub struct FileServer {
 impl FileServer {
     /// Load what `data_dir` holds, bind, and start serving on the current tokio runtime.
     ///
-    /// Fails if the directory cannot be used, the address cannot be bound, or the TTL
+    /// Fails if the directory cannot be used, the address cannot be bound, the TTL
     /// settings contradict each other (a default above the maximum, or a zero default
-    /// — "never expires" — while a maximum is set).
+    /// — "never expires" — while a maximum is set), or a token or the basic-auth user is
+    /// empty or not usable in an HTTP header.
     pub async fn start(config: FileServerConfig) -> io::Result<FileServer> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
         let default_ttl = secs(config.default_ttl);
         let max_ttl = secs(config.max_ttl);
         if max_ttl > 0 && (default_ttl == 0 || default_ttl > max_ttl) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("default TTL ({default_ttl} s) must be between 1 s and the maximum TTL ({max_ttl} s)"),
-            ));
+            return Err(invalid(format!(
+                "default TTL ({default_ttl} s) must be between 1 s and the maximum TTL ({max_ttl} s)"
+            )));
         }
-        let store = Store::open(config.data_dir.clone()).await?;
+        let auth = routes::CreateAuth::new(&config.upload_tokens, config.basic_auth.as_ref())
+            .map_err(invalid)?;
+        let store = Store::open(
+            config.data_dir.clone(),
+            config.max_total_size,
+            config.empty_upload_grace,
+        )
+        .await?;
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let app = Arc::new(App {
@@ -116,6 +188,7 @@ impl FileServer {
             default_ttl,
             max_ttl,
             base_url: base_url(local_addr),
+            auth,
         });
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -137,7 +210,7 @@ impl FileServer {
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     ticks.tick().await;
-                    app.store.sweep_expired(SystemTime::now()).await;
+                    app.store.sweep(SystemTime::now()).await;
                 }
             })
         });

@@ -111,6 +111,31 @@ impl UploadRecord {
         self.expire_at.is_some_and(|at| now >= at)
     }
 
+    /// Bytes of the files whose data is stored (`uploaded`).
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| f.status == FileStatus::Uploaded)
+            .map(|f| f.size.max(0).unsigned_abs())
+            .sum()
+    }
+
+    /// A file is stored or being received.
+    pub(crate) fn holds_data(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| matches!(f.status, FileStatus::Uploading | FileStatus::Uploaded))
+    }
+
+    /// The upload had files and every one of them is gone (`removed` or `deleted`).
+    pub(crate) fn all_files_gone(&self) -> bool {
+        !self.files.is_empty()
+            && self
+                .files
+                .iter()
+                .all(|f| matches!(f.status, FileStatus::Removed | FileStatus::Deleted))
+    }
+
     pub(crate) fn file(&self, file_id: &str) -> Option<&FileRecord> {
         self.files.iter().find(|f| f.id == file_id)
     }

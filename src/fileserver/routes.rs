@@ -43,6 +43,80 @@ pub(crate) struct App {
     pub max_ttl: i64,
     /// `http://host:port` of this server, for URLs when the request has no usable `Host`.
     pub base_url: String,
+    /// Who may create uploads.
+    pub auth: CreateAuth,
+}
+
+/// Who may create an upload: anyone, or (Plik's forced authentication) the holders of a
+/// token (`X-PlikToken`) or of the basic-auth credentials. Only SHA-256 digests are kept.
+pub(crate) struct CreateAuth {
+    tokens: Vec<[u8; 32]>,
+    basic: Option<[u8; 32]>,
+}
+
+impl CreateAuth {
+    /// Fails (with the reason) on an empty token, a token that cannot travel in a header,
+    /// or an empty basic-auth user or one containing `:`.
+    pub(crate) fn new(
+        tokens: &[String],
+        basic: Option<&(String, String)>,
+    ) -> Result<CreateAuth, String> {
+        for token in tokens {
+            if token.is_empty() {
+                return Err("an upload token is empty".into());
+            }
+            if HeaderValue::from_str(token).is_err() {
+                return Err(
+                    "an upload token contains characters not allowed in an HTTP header".into(),
+                );
+            }
+        }
+        if let Some((user, _)) = basic {
+            if user.is_empty() || user.contains(':') {
+                return Err("the basic-auth user must be non-empty and contain no ':'".into());
+            }
+        }
+        Ok(CreateAuth {
+            tokens: tokens.iter().map(|t| digest(t.as_bytes())).collect(),
+            basic: basic.map(|(user, password)| digest(format!("{user}:{password}").as_bytes())),
+        })
+    }
+
+    /// Creating uploads needs credentials.
+    pub(crate) fn is_forced(&self) -> bool {
+        !self.tokens.is_empty() || self.basic.is_some()
+    }
+
+    /// Plik's order: a token, when tokens are configured, decides (403 if unknown); then
+    /// basic auth, when configured (401 if wrong); then an anonymous caller is refused.
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if !self.is_forced() {
+            return Ok(());
+        }
+        if let (false, Some(token)) = (self.tokens.is_empty(), headers.get("x-pliktoken")) {
+            let token = digest(token.as_bytes());
+            return if self.tokens.iter().any(|t| constant_time_eq(t, &token)) {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden("invalid token"))
+            };
+        }
+        if let (Some(expected), Some(value)) = (&self.basic, headers.get(header::AUTHORIZATION)) {
+            let credentials = basic_credentials(value).map_err(ApiError::unauthorized_create)?;
+            return if constant_time_eq(&digest(&credentials), expected) {
+                Ok(())
+            } else {
+                Err(ApiError::unauthorized_create("invalid credentials"))
+            };
+        }
+        Err(ApiError::bad_request(
+            "unable to create upload : anonymous uploads are disabled",
+        ))
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -160,19 +234,7 @@ fn check_basic_auth(headers: &HeaderMap, expected_hash: &str) -> Result<(), ApiE
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("invalid Authorization header"))?;
-    let parts: Vec<&str> = value.split(' ').collect();
-    let [scheme, encoded] = parts[..] else {
-        return Err(ApiError::unauthorized("invalid Authorization header"));
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(ApiError::unauthorized("invalid http authorization scheme"));
-    }
-    let credentials = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|_| ApiError::unauthorized("invalid credentials"))?;
+    let credentials = basic_credentials(value).map_err(ApiError::unauthorized)?;
     if !constant_time_eq(
         credential_hash(&credentials).as_bytes(),
         expected_hash.as_bytes(),
@@ -180,6 +242,21 @@ fn check_basic_auth(headers: &HeaderMap, expected_hash: &str) -> Result<(), ApiE
         return Err(ApiError::unauthorized("invalid credentials"));
     }
     Ok(())
+}
+
+/// The decoded `login:password` of an `Authorization: Basic` value, or why it is unusable.
+fn basic_credentials(value: &HeaderValue) -> Result<Vec<u8>, &'static str> {
+    let value = value.to_str().map_err(|_| "invalid Authorization header")?;
+    let parts: Vec<&str> = value.split(' ').collect();
+    let [scheme, encoded] = parts[..] else {
+        return Err("invalid Authorization header");
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err("invalid http authorization scheme");
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| "invalid credentials")
 }
 
 /// What is stored for a password: SHA-256 of `login:password`, hex.
@@ -195,7 +272,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 // Uploads
 
 /// `POST /upload`.
-async fn create_upload(State(app): State<Arc<App>>, body: Body) -> Result<Response, ApiError> {
+async fn create_upload(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    app.auth.check(&headers)?;
     let body = read_limited(body, MAX_JSON_BODY).await?;
     let request = parse_create_request(&body)
         .map_err(|e| ApiError::bad_request(format!("unable to deserialize request body : {e}")))?;
@@ -385,6 +467,11 @@ async fn not_found() -> Response {
 async fn config(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let enabled = "enabled";
     let disabled = "disabled";
+    let authentication = if app.auth.is_forced() {
+        "forced"
+    } else {
+        disabled
+    };
     json_response(&serde_json::json!({
         "maxFileSize": app.max_file_size,
         "maxUserSize": -1,
@@ -392,7 +479,7 @@ async fn config(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
         "defaultTTL": app.default_ttl,
         "maxTTL": app.max_ttl,
         "downloadDomain": "",
-        "feature_authentication": disabled,
+        "feature_authentication": authentication,
         "feature_one_shot": enabled,
         "feature_removable": enabled,
         "feature_stream": disabled,

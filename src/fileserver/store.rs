@@ -10,12 +10,21 @@
 //! Each upload has its own async mutex. Every change of a file's status happens under it
 //! and is persisted before the lock is released, so a one-shot claim is a true
 //! compare-and-swap even with many concurrent downloaders.
+//!
+//! The [`Quota`] counts the bytes of every `uploaded` file plus what files being received
+//! have got so far; whoever takes a file out of `uploaded` (delete, one-shot download
+//! finished, upload removed) gives its bytes back.
+//!
+//! An upload whose files have all gone (`removed` or `deleted`) is removed at once
+//! ([`Store::retire_if_done`]); one holding no data `empty_grace` after its creation is
+//! removed by [`Store::sweep`].
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::model::{is_valid_id, random_alphanumeric, FileStatus, UploadRecord, ID_LEN};
 
@@ -67,21 +76,74 @@ fn write_record(dir: &Path, json: &[u8]) -> io::Result<()> {
     std::fs::rename(&temp, dir.join(RECORD_FILE))
 }
 
+/// Bytes of file data held on disk, against a limit.
+pub(crate) struct Quota {
+    /// 0 means no limit.
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Quota {
+    fn new(limit: u64, used: u64) -> Quota {
+        Quota {
+            limit,
+            used: AtomicU64::new(used),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Takes `bytes` more, or nothing (false) if that would pass the limit.
+    pub(crate) fn try_reserve(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| self.limit == 0 || total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives `bytes` back.
+    pub(crate) fn release(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+
+    /// Nothing more fits.
+    pub(crate) fn is_full(&self) -> bool {
+        self.limit > 0 && self.used.load(Ordering::SeqCst) >= self.limit
+    }
+}
+
 /// All live uploads.
 pub(crate) struct Store {
     root: PathBuf,
     uploads: Mutex<HashMap<String, Slot>>,
+    pub quota: Quota,
+    /// `ZERO`: uploads without data are kept until their TTL.
+    empty_grace: Duration,
 }
 
 impl Store {
-    /// Create `root` if needed and load every upload found in it.
-    pub(crate) async fn open(root: PathBuf) -> io::Result<Store> {
+    /// Create `root` if needed and load every upload found in it; the quota starts with
+    /// the bytes of the files found.
+    pub(crate) async fn open(
+        root: PathBuf,
+        max_total_size: u64,
+        empty_grace: Duration,
+    ) -> io::Result<Store> {
         let loaded = {
             let root = root.clone();
             tokio::task::spawn_blocking(move || load_all(&root))
                 .await
                 .map_err(io::Error::other)??
         };
+        let used = loaded.iter().map(|s| s.record.stored_bytes()).sum();
         let uploads = loaded
             .into_iter()
             .map(|state| {
@@ -94,6 +156,8 @@ impl Store {
         Ok(Store {
             root,
             uploads: Mutex::new(uploads),
+            quota: Quota::new(max_total_size, used),
+            empty_grace,
         })
     }
 
@@ -136,23 +200,44 @@ impl Store {
         }
     }
 
-    /// Delete an upload with all its data. The caller holds the upload's lock.
+    /// Delete an upload with all its data, giving the bytes of its `uploaded` files back
+    /// to the quota (files being received or streamed give theirs back when they end). The
+    /// caller holds the upload's lock.
     pub(crate) async fn remove(&self, state: &mut UploadState) {
         if state.gone {
             return;
         }
         state.gone = true;
         self.map().remove(&state.record.id);
+        self.quota.release(state.record.stored_bytes());
         // Open download handles keep streaming; the data is unlinked underneath them.
         let _ = tokio::fs::remove_dir_all(&state.dir).await;
     }
 
-    /// Delete every upload whose TTL has passed.
-    pub(crate) async fn sweep_expired(&self, now: SystemTime) {
+    /// Remove the upload if every file it had is gone. The caller holds its lock.
+    pub(crate) async fn retire_if_done(&self, state: &mut UploadState) {
+        if !state.gone && state.record.all_files_gone() {
+            self.remove(state).await;
+        }
+    }
+
+    /// Delete every upload whose TTL has passed, or that holds no data `empty_grace`
+    /// after its creation.
+    pub(crate) async fn sweep(&self, now: SystemTime) {
         let slots: Vec<Slot> = self.map().values().cloned().collect();
         for slot in slots {
             let mut state = slot.lock().await;
-            if !state.gone && state.record.is_expired(now) {
+            if state.gone {
+                continue;
+            }
+            let unused = !self.empty_grace.is_zero()
+                && !state.record.holds_data()
+                && state
+                    .record
+                    .created_at
+                    .checked_add(self.empty_grace)
+                    .is_some_and(|limit| now >= limit);
+            if unused || state.record.is_expired(now) {
                 self.remove(&mut state).await;
             }
         }
@@ -160,8 +245,9 @@ impl Store {
 }
 
 /// Read every `<id>/upload.json` under `root`, repairing what a crash may have left:
-/// half-received files are discarded, claimed one-shot data is deleted, and temp files
-/// are removed. Directories that are not ours, or unreadable records, are left alone.
+/// half-received files are discarded, claimed one-shot data is deleted, temp files are
+/// removed, and uploads left with no file at all are deleted. Directories that are not
+/// ours, or unreadable records, are left alone.
 fn load_all(root: &Path) -> io::Result<Vec<UploadState>> {
     std::fs::create_dir_all(root)?;
     let mut loaded = Vec::new();
@@ -173,8 +259,12 @@ fn load_all(root: &Path) -> io::Result<Vec<UploadState>> {
         if !is_valid_id(&name) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if let Some(state) = load_one(&entry.path(), &name) {
-            loaded.push(state);
+        match load_one(&entry.path(), &name) {
+            Some(state) if state.record.all_files_gone() => {
+                let _ = std::fs::remove_dir_all(&state.dir);
+            }
+            Some(state) => loaded.push(state),
+            None => {}
         }
     }
     Ok(loaded)

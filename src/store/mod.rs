@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// A boxed future, for the object-safe store trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -91,6 +92,21 @@ pub trait PayloadStore: Send + Sync + 'static {
     fn discard<'a>(&'a self, uploaded: &'a Uploaded) -> BoxFuture<'a, ()>;
 }
 
+/// The deadline of one transfer of `bytes` bytes: `base` plus the time the bytes take at
+/// `min_rate_bytes_per_s`, saturating at [`Duration::MAX`]. A rate of 0 tolerates any
+/// slowness (no deadline: `Duration::MAX`).
+pub(crate) fn transfer_deadline(base: Duration, bytes: u64, min_rate_bytes_per_s: u64) -> Duration {
+    if min_rate_bytes_per_s == 0 {
+        return Duration::MAX;
+    }
+    let secs = bytes / min_rate_bytes_per_s;
+    let nanos =
+        u128::from(bytes % min_rate_bytes_per_s) * 1_000_000_000 / u128::from(min_rate_bytes_per_s);
+    // `nanos` < 1e9 because the remainder is below the rate.
+    let size_time = Duration::new(secs, nanos as u32);
+    base.saturating_add(size_time)
+}
+
 /// A name that is safe as one file name on disk, whatever the (remote) text it comes from:
 /// letters, digits, `-`, `_` and `.` kept, anything else (separators included) replaced by `_`,
 /// no leading dot, at most 100 bytes, never empty.
@@ -116,9 +132,12 @@ pub fn safe_file_name(name: &str) -> String {
 }
 
 /// Parses a file server base URL: http or https, no query or fragment; the trailing `/` is
-/// removed (Plik redirects `//upload`, which turns a POST into a GET).
+/// removed (Plik redirects `//upload`, which turns a POST into a GET). User info
+/// (`user:password@`) is accepted: it is the file server's basic auth (see
+/// [`basic_auth_of`]) and [`base_string`] leaves it out. Errors never show the password.
 pub fn parse_base_url(base: &str) -> Result<url::Url> {
-    let bad = |why: String| Error::invalid_argument(format!("file server URL {base:?} {why}"));
+    let shown = without_userinfo(base);
+    let bad = |why: String| Error::invalid_argument(format!("file server URL {shown:?} {why}"));
     let url = url::Url::parse(base.trim()).map_err(|e| bad(format!("is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must start with http:// or https://".into()));
@@ -132,9 +151,57 @@ pub fn parse_base_url(base: &str) -> Result<url::Url> {
     Ok(url)
 }
 
-/// The base URL as text without its trailing `/`.
+/// The base URL as text without its trailing `/` and without user info: what link URLs and
+/// messages are made from.
 pub(crate) fn base_string(url: &url::Url) -> String {
+    let mut url = url.clone();
+    // Only fails for URLs that cannot have user info, which then have none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.as_str().trim_end_matches('/').to_owned()
+}
+
+/// `user:password` from the URL's user info (percent-decoded), when it has any.
+pub(crate) fn basic_auth_of(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    ))
+}
+
+/// `text` with the user info of a URL-looking string replaced by `***`, for messages.
+fn without_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.into();
+    };
+    let rest = &text[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &rest[at..]).into(),
+        None => text.into(),
+    }
+}
+
+/// Checks a file server upload token: not empty, and usable as an HTTP header value.
+pub(crate) fn check_token(token: &str) -> Result<()> {
+    if token.is_empty() {
+        return Err(Error::invalid_argument("fileserver_token is empty"));
+    }
+    if reqwest::header::HeaderValue::from_str(token).is_err() {
+        return Err(Error::invalid_argument(
+            "fileserver_token contains characters not allowed in an HTTP header",
+        ));
+    }
+    Ok(())
 }
 
 fn origin_of(url: &url::Url) -> String {
@@ -211,6 +278,28 @@ mod tests {
     }
 
     #[test]
+    fn transfer_deadlines_scale_with_size_and_saturate() {
+        let base = Duration::from_secs(10);
+        assert_eq!(transfer_deadline(base, 0, 1024), base);
+        assert_eq!(
+            transfer_deadline(base, 3 * 1024, 1024),
+            Duration::from_secs(13)
+        );
+        assert_eq!(
+            transfer_deadline(base, 512, 1024),
+            Duration::from_millis(10_500)
+        );
+        let rate = crate::config::DEFAULT_MIN_TRANSFER_RATE;
+        assert_eq!(
+            transfer_deadline(base, 100 * rate, rate),
+            Duration::from_secs(110)
+        );
+        assert_eq!(transfer_deadline(base, u64::MAX, 1), Duration::MAX);
+        assert_eq!(transfer_deadline(Duration::MAX, 1, 1), Duration::MAX);
+        assert_eq!(transfer_deadline(base, 1, 0), Duration::MAX);
+    }
+
+    #[test]
     fn origins() {
         let fs = parse_base_url("http://127.0.0.1:8080/").unwrap();
         assert_eq!(base_string(&fs), "http://127.0.0.1:8080");
@@ -230,5 +319,28 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::LinkUrlRejected);
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("http://x/?q=1").is_err());
+    }
+
+    #[test]
+    fn user_info_is_basic_auth_and_never_shown() {
+        let url = parse_base_url("http://al%40ice:p%3Ass@127.0.0.1:8080/").unwrap();
+        assert_eq!(base_string(&url), "http://127.0.0.1:8080");
+        assert_eq!(basic_auth_of(&url).as_deref(), Some("al@ice:p:ss"));
+        let url = parse_base_url("http://bob@files.example/plik").unwrap();
+        assert_eq!(base_string(&url), "http://files.example/plik");
+        assert_eq!(basic_auth_of(&url).as_deref(), Some("bob:"));
+        assert_eq!(basic_auth_of(&parse_base_url("http://h:1").unwrap()), None);
+        for bad in [
+            "http://u:secret@h:1/?q",
+            "ftp://u:secret@h",
+            "http://u:secret@",
+        ] {
+            let e = parse_base_url(bad).unwrap_err();
+            assert!(!e.message().contains("secret"), "{e}");
+            assert!(e.message().contains("***@"), "{e}");
+        }
+        assert!(check_token("abc").is_ok());
+        assert!(check_token("").is_err());
+        assert!(check_token("a\nb").is_err());
     }
 }

@@ -2,12 +2,17 @@
 //! download with exponential backoff, no redirects, a `plik_client` User-Agent, a size cap and
 //! sha256 verification.
 
-use super::{base_string, BoxFuture, DownloadRequest, PayloadStore, UploadRequest, Uploaded};
-use crate::config::{LinkOptions, RetryPolicy};
+use super::{
+    base_string, basic_auth_of, check_token, transfer_deadline, BoxFuture, DownloadRequest,
+    PayloadStore, UploadRequest, Uploaded,
+};
+use crate::config::{Config, RetryPolicy, DEFAULT_MIN_TRANSFER_RATE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -33,6 +38,12 @@ pub struct PlikStore {
     oneshot: bool,
     ttl_secs: u64,
     retry: RetryPolicy,
+    /// Base of every upload's deadline, and the bound of one clean-up request.
+    operation_timeout: Duration,
+    /// `X-PlikToken` for creating uploads (`Config::fileserver_token`).
+    token: Option<HeaderValue>,
+    /// `Authorization: Basic` from the base URL's user info, for the upload requests.
+    basic_auth: Option<HeaderValue>,
 }
 
 #[derive(Deserialize)]
@@ -84,23 +95,42 @@ async fn error_text(resp: reqwest::Response) -> String {
 }
 
 impl PlikStore {
-    /// A client for the Plik server at `base_url`; without one it can only download.
-    pub fn new(
-        base_url: Option<&str>,
-        link: &LinkOptions,
-        connect_timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Result<PlikStore> {
-        let base = base_url
-            .map(|b| super::parse_base_url(b).map(|u| base_string(&u)))
-            .transpose()?;
+    /// A client for the Plik server at `base_url` (normally `config.fileserver_url`), set up
+    /// from `config`: link options, timeouts, `fileserver_token`; without a base URL it can
+    /// only download. User info in `base_url` becomes the basic auth of upload requests.
+    pub fn new(base_url: Option<&str>, config: &Config) -> Result<PlikStore> {
+        let url = base_url.map(super::parse_base_url).transpose()?;
+        let base = url.as_ref().map(base_string);
+        let basic_auth = url.as_ref().and_then(basic_auth_of).map(|credentials| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            secret_header(&format!("Basic {encoded}"))
+        });
+        let token = match config.fileserver_token.as_deref() {
+            Some(token) => {
+                check_token(token)?;
+                secret_header(token)
+            }
+            None => None,
+        };
+        let link = &config.link;
         Ok(PlikStore {
             base,
-            http: http_client(connect_timeout, idle_timeout)?,
+            http: http_client(config.connect_timeout, config.http_idle_timeout)?,
             oneshot: link.oneshot,
             ttl_secs: link.ttl.as_secs().max(1),
             retry: link.retry.clone(),
+            operation_timeout: config.operation_timeout,
+            token,
+            basic_auth: basic_auth.flatten(),
         })
+    }
+
+    /// `request` with the basic auth of the base URL, if any.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.basic_auth {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request,
+        }
     }
 
     /// The base URL, without trailing `/`.
@@ -108,28 +138,62 @@ impl PlikStore {
         self.base.as_deref()
     }
 
+    /// Uploads within [`transfer_deadline`] (`operation_timeout` plus the payload's size at
+    /// [`DEFAULT_MIN_TRANSFER_RATE`]). If it fails after the upload was created (the file was
+    /// refused, the transfer broke off or ran out of time), the upload is removed again.
     async fn do_upload(&self, req: UploadRequest<'_>) -> Result<Uploaded> {
-        let (dataname, cid) = (req.dataname, req.correlation_id);
         let base = self
             .base
             .as_deref()
             .ok_or_else(|| upload_failed("no file server is configured".into()))?;
+        let (dataname, len) = (req.dataname, req.data.len() as u64);
+        let deadline = transfer_deadline(self.operation_timeout, len, DEFAULT_MIN_TRANSFER_RATE);
+        let mut created = None;
+        let result = tokio::time::timeout(deadline, self.upload_steps(base, req, &mut created))
+            .await
+            .unwrap_or_else(|_| {
+                Err(upload_failed(format!(
+                    "uploading {dataname:?} ({len} bytes) to {base} did not complete within {} ms \
+                     (operation_timeout {} ms plus the size at {} bytes/s)",
+                    deadline.as_millis(),
+                    self.operation_timeout.as_millis(),
+                    DEFAULT_MIN_TRANSFER_RATE
+                )))
+            });
+        if result.is_err() {
+            if let Some((id, token)) = created {
+                self.remove_upload(base, &id, &token).await;
+            }
+        }
+        result
+    }
+
+    /// Creates the upload (recorded in `created` as soon as the server answers) and adds the
+    /// file to it.
+    async fn upload_steps(
+        &self,
+        base: &str,
+        req: UploadRequest<'_>,
+        created: &mut Option<(String, String)>,
+    ) -> Result<Uploaded> {
+        let (dataname, cid) = (req.dataname, req.correlation_id);
         let create = serde_json::json!({"OneShot": self.oneshot, "TTL": self.ttl_secs});
-        let sent = self
-            .http
-            .post(format!("{base}/upload"))
-            .header("Content-Type", "application/json")
-            .body(create.to_string())
-            .send()
-            .await;
-        let created: CreatedUpload = plik_reply(
+        let mut request = self
+            .authorized(self.http.post(format!("{base}/upload")))
+            .header("Content-Type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("X-PlikToken", token.clone());
+        }
+        let sent = request.body(create.to_string()).send().await;
+        let upload: CreatedUpload = plik_reply(
             sent,
             || format!("cannot reach file server {base}"),
             "create an upload",
         )
         .await?;
-        checked_id(&created.id, "upload")?;
-        let token = created.upload_token.unwrap_or_default();
+        checked_id(&upload.id, "upload")?;
+        let (id, token) = (upload.id, upload.upload_token.unwrap_or_default());
+        *created = Some((id.clone(), token.clone()));
 
         let name = routable_name(dataname);
         let len = req.data.len() as u64;
@@ -143,8 +207,7 @@ impl PlikStore {
             .map_err(|e| Error::internal(format!("multipart part: {e}")))?;
         let form = reqwest::multipart::Form::new().part("file", part);
         let sent = self
-            .http
-            .post(format!("{base}/file/{}", created.id))
+            .authorized(self.http.post(format!("{base}/file/{id}")))
             .header("X-UploadToken", &token)
             .multipart(form)
             .send()
@@ -157,9 +220,7 @@ impl PlikStore {
         .await?;
         checked_id(&added.id, "file")?;
         let url = format!(
-            "{}/file/{}/{}/{}",
-            base,
-            created.id,
+            "{base}/file/{id}/{}/{}",
             added.id,
             utf8_percent_encode(&name, SEGMENT)
         );
@@ -170,8 +231,17 @@ impl PlikStore {
         );
         Ok(Uploaded {
             url,
-            discard_token: Some(format!("{}\n{}", created.id, token)),
+            discard_token: Some(format!("{id}\n{token}")),
         })
+    }
+
+    /// Best-effort `DELETE /upload/{id}` as the upload's admin, within `operation_timeout`.
+    async fn remove_upload(&self, base: &str, id: &str, token: &str) {
+        let request = self
+            .authorized(self.http.delete(format!("{base}/upload/{id}")))
+            .header("X-UploadToken", token)
+            .send();
+        let _ = tokio::time::timeout(self.operation_timeout, request).await;
     }
 
     /// Downloads with retries into memory (`to` = None) or into the file `to` (rewritten by
@@ -357,6 +427,13 @@ fn integrity(req: &DownloadRequest<'_>, why: String) -> Error {
     Error::new(ErrorCode::IntegrityError, format!("{}: {why}", req.url)).with_detail("url", req.url)
 }
 
+/// A header value kept out of `Debug` output; `None` if it cannot be a header value.
+fn secret_header(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// An id that is safe in a URL path: Plik's are 16 alphanumerics.
 fn checked_id(id: &str, what: &str) -> Result<()> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -451,12 +528,7 @@ impl PayloadStore for PlikStore {
             else {
                 return;
             };
-            let _ = self
-                .http
-                .delete(format!("{base}/upload/{id}"))
-                .header("X-UploadToken", token)
-                .send()
-                .await;
+            self.remove_upload(base, id, token).await;
         })
     }
 }

@@ -69,6 +69,7 @@ static void test_config_misuse(nb_client *unused) {
     /* NULL handle. */
     CHECK_STATUS(nb_config_set_nats_url(NULL, "nats://x"), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_fileserver_url(NULL, NULL), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_config_set_fileserver_token(NULL, "t"), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_size_threshold(NULL, 10), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_sender_name(NULL, "x"), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_client_name(NULL, "x"), NB_ERR_NULL_ARG);
@@ -105,6 +106,7 @@ static void test_config_misuse(nb_client *unused) {
     CHECK_STATUS(nb_config_set_tls_client_certificate(cfg, "c", NULL), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_add_allowed_origin(cfg, NULL), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_fileserver_url(cfg, NULL), NB_OK);
+    CHECK_STATUS(nb_config_set_fileserver_token(cfg, NULL), NB_OK);
     CHECK_STATUS(nb_config_set_client_name(cfg, NULL), NB_OK);
     CHECK_STATUS(nb_config_set_download_dir(cfg, NULL), NB_OK);
 
@@ -112,6 +114,7 @@ static void test_config_misuse(nb_client *unused) {
     CHECK_STATUS(nb_config_set_nats_url(cfg, BAD_UTF8), NB_ERR_UTF8);
     CHECK(strstr(last_error(), "not valid UTF-8") != NULL);
     CHECK_STATUS(nb_config_set_fileserver_url(cfg, BAD_UTF8), NB_ERR_UTF8);
+    CHECK_STATUS(nb_config_set_fileserver_token(cfg, BAD_UTF8), NB_ERR_UTF8);
     CHECK_STATUS(nb_config_set_sender_name(cfg, BAD_UTF8), NB_ERR_UTF8);
     CHECK_STATUS(nb_config_set_client_name(cfg, BAD_UTF8), NB_ERR_UTF8);
     CHECK_STATUS(nb_config_set_token(cfg, BAD_UTF8), NB_ERR_UTF8);
@@ -125,6 +128,8 @@ static void test_config_misuse(nb_client *unused) {
 
     /* Bad values. */
     CHECK_STATUS(nb_config_set_size_threshold(cfg, 0), NB_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nb_config_set_fileserver_token(cfg, "a\nb"), NB_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "fileserver_token") != NULL);
     CHECK_STATUS(nb_config_set_connect_timeout_ms(cfg, 0), NB_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(nb_config_set_subscription_queue(cfg, 0), NB_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(nb_config_set_link_ttl_s(cfg, 0), NB_ERR_INVALID_ARGUMENT);

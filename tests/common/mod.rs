@@ -129,13 +129,15 @@ pub struct Files {
 
 impl Files {
     pub async fn start() -> Files {
+        Files::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `tweak` adjusts (limits, tokens, ...).
+    pub async fn start_with(tweak: impl FnOnce(&mut FileServerConfig)) -> Files {
         let dir = tempfile::tempdir().unwrap();
-        let server = FileServer::start(FileServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            dir.path(),
-        ))
-        .await
-        .unwrap();
+        let mut config = FileServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+        tweak(&mut config);
+        let server = FileServer::start(config).await.unwrap();
         let addr = server.local_addr();
         Files {
             server: Some(server),
@@ -146,6 +148,16 @@ impl Files {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The uploads stored in the data directory (their directory names), sorted.
+    pub fn stored_uploads(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
     }
 
     pub async fn stop(&mut self) {

@@ -127,6 +127,7 @@ const fn = {
   nb_config_free: lib.func('void nb_config_free(nb_config *cfg)'),
   nb_config_set_nats_url: lib.func('nb_status nb_config_set_nats_url(nb_config *cfg, const char *url)'),
   nb_config_set_fileserver_url: lib.func('nb_status nb_config_set_fileserver_url(nb_config *cfg, const char *url)'),
+  nb_config_set_fileserver_token: lib.func('nb_status nb_config_set_fileserver_token(nb_config *cfg, const char *token)'),
   nb_config_set_size_threshold: lib.func('nb_status nb_config_set_size_threshold(nb_config *cfg, size_t bytes)'),
   nb_config_set_sender_name: lib.func('nb_status nb_config_set_sender_name(nb_config *cfg, const char *name)'),
   nb_config_set_client_name: lib.func('nb_status nb_config_set_client_name(nb_config *cfg, const char *name)'),

@@ -10,6 +10,7 @@ const { makeError, check, detail } = require('./errors');
 const CONFIG_KEYS = new Set([
   'natsUrl',
   'fileserverUrl',
+  'fileserverToken',
   'sizeThreshold',
   'senderName',
   'name',
@@ -108,6 +109,9 @@ function applyConfig(cfg, o) {
   }
   if (o.fileserverUrl !== undefined) {
     set(fn.nb_config_set_fileserver_url(cfg, o.fileserverUrl === null ? null : str(o.fileserverUrl, 'fileserverUrl')));
+  }
+  if (o.fileserverToken !== undefined) {
+    set(fn.nb_config_set_fileserver_token(cfg, o.fileserverToken === null ? null : str(o.fileserverToken, 'fileserverToken')));
   }
   if (o.sizeThreshold !== undefined) set(fn.nb_config_set_size_threshold(cfg, count(o.sizeThreshold, 'sizeThreshold', { min: 1 })));
   if (o.senderName !== undefined) set(fn.nb_config_set_sender_name(cfg, str(o.senderName, 'senderName')));

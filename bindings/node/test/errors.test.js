@@ -6,7 +6,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const nb = require('..');
-const { uniqueSubject, withClient } = require('./helpers');
+const { startFileServer, uniqueSubject, withClient } = require('./helpers');
 
 let servers;
 let client;
@@ -123,6 +123,36 @@ test('too large without a file server: PAYLOAD_TOO_LARGE, naming the correlation
     });
   } finally {
     await noFiles.close();
+  }
+});
+
+test('a file server that wants a token: UPLOAD_FAILED without it, a link with fileserverToken', async () => {
+  const files = await startFileServer(['--token', 'node-tok']);
+  const data = [['a', Buffer.alloc(100, 1), 'binary']];
+  const opts = { sizeThreshold: 10, fallbackToDirect: false };
+  try {
+    const anonymous = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: files.url });
+    try {
+      await assert.rejects(
+        anonymous.smartsend(uniqueSubject('tok'), data, opts),
+        fails(nb.UploadFailedError, 'UPLOAD_FAILED', /anonymous uploads are disabled/),
+      );
+    } finally {
+      await anonymous.close();
+    }
+    const withToken = await nb.connect({ natsUrl: servers.natsUrl, fileserverUrl: files.url, fileserverToken: 'node-tok' });
+    try {
+      const [env] = await withToken.smartsend(uniqueSubject('tok'), data, opts);
+      assert.equal(env.payloads[0].transport, 'link');
+    } finally {
+      await withToken.close();
+    }
+    await assert.rejects(
+      nb.connect({ natsUrl: servers.natsUrl, fileserverToken: 'a\nb' }),
+      fails(nb.InvalidArgumentError, 'INVALID_ARGUMENT', /fileserver_token/),
+    );
+  } finally {
+    await files.stop();
   }
 });
 

@@ -87,11 +87,12 @@ async function startNats() {
 }
 
 /** Starts the embedded Plik-compatible file server on a free loopback port. */
-async function startFileServer() {
+/** `natsbridge fileserver` on a free port; `args` are extra flags (`--token T`, ...). */
+async function startFileServer(args = []) {
   requireTool(NATSBRIDGE_BIN, 'build it with `cargo build --bins` at the repository root, or set NATSBRIDGE_BIN');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-node-files-'));
   const child = track(
-    spawn(NATSBRIDGE_BIN, ['fileserver', '--listen', '127.0.0.1:0', '--data-dir', dir], {
+    spawn(NATSBRIDGE_BIN, ['fileserver', '--listen', '127.0.0.1:0', '--data-dir', dir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

@@ -253,12 +253,14 @@ class Config:
     """Settings of a connection (and of :func:`natsbridge.smartreceive` without a client).
 
     Every field left ``None`` keeps the library's default, with the environment applied
-    (``NATS_URL``, ``FILESERVER_URL``, ``SIZE_THRESHOLD``) unless ``use_env`` is false.
+    (``NATS_URL``, ``FILESERVER_URL``, ``FILESERVER_TOKEN``, ``SIZE_THRESHOLD``) unless
+    ``use_env`` is false.
     Durations are in seconds.
     """
 
     nats_url: Union[str, Sequence[str], None] = None
     fileserver_url: Optional[str] = None  # "" disables link transport
+    fileserver_token: Optional[str] = None  # upload token (X-PlikToken); "" unsets
     size_threshold: Optional[int] = None
     sender_name: Optional[str] = None
     client_name: Optional[str] = None
@@ -322,6 +324,13 @@ class Config:
         if self.fileserver_url is not None:
             calls.append(
                 (lib.nb_config_set_fileserver_url, (s(self.fileserver_url, "fileserver_url"),))
+            )
+        if self.fileserver_token is not None:
+            calls.append(
+                (
+                    lib.nb_config_set_fileserver_token,
+                    (s(self.fileserver_token, "fileserver_token"),),
+                )
             )
         if self.size_threshold is not None:
             calls.append(

@@ -106,6 +106,7 @@ SIGNATURES = {
     "nb_config_free": (None, [c_void_p]),
     "nb_config_set_nats_url": (c_int32, [c_void_p, c_char_p]),
     "nb_config_set_fileserver_url": (c_int32, [c_void_p, c_char_p]),
+    "nb_config_set_fileserver_token": (c_int32, [c_void_p, c_char_p]),
     "nb_config_set_size_threshold": (c_int32, [c_void_p, c_size_t]),
     "nb_config_set_sender_name": (c_int32, [c_void_p, c_char_p]),
     "nb_config_set_client_name": (c_int32, [c_void_p, c_char_p]),

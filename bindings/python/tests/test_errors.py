@@ -3,6 +3,7 @@ code and (where a message is concerned) its correlation id."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import uuid
@@ -123,6 +124,33 @@ def test_upload_failed(servers: Any, subject: str) -> None:
         # With fallback (the default) the same send goes direct.
         env, _ = c.smartsend(subject, [("a", b"x" * 100, "binary")], size_threshold=10)
         assert env["payloads"][0]["transport"] == "direct"
+
+
+def test_upload_failed_without_the_file_servers_token(servers: Any, subject: str, tmp_path: Path) -> None:
+    from .conftest import Process
+
+    cli = os.environ.get("NATSBRIDGE_CLI", str(REPO / "target" / "debug" / "natsbridge"))
+    files = Process(
+        [cli, "fileserver", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path), "--token", "py-tok"],
+        "stdout",
+    )
+    try:
+        url = files.wait_for_line(r"listening on (http://\S+)").group(1)
+        data = [("a", b"x" * 100, "binary")]
+        with natsbridge.connect(servers.nats_url, fileserver_url=url, use_env=False) as c:
+            with pytest.raises(natsbridge.UploadFailedError) as err:
+                c.smartsend(subject, data, size_threshold=10, fallback_to_direct=False)
+            assert "anonymous uploads are disabled" in str(err.value)
+        with natsbridge.connect(
+            servers.nats_url, fileserver_url=url, fileserver_token="py-tok", use_env=False
+        ) as c:
+            env, _ = c.smartsend(subject, data, size_threshold=10, fallback_to_direct=False)
+            assert env["payloads"][0]["transport"] == "link"
+        with pytest.raises(natsbridge.InvalidArgumentError) as bad:
+            natsbridge.connect(servers.nats_url, fileserver_token="a\nb", use_env=False)
+        assert "fileserver_token" in str(bad.value)
+    finally:
+        files.stop()
 
 
 # -- receiving -------------------------------------------------------------------------------

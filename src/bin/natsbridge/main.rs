@@ -27,7 +27,8 @@ video, binary. Example:
   natsbridge send chat.demo 'msg:text=Hello World' img:image=@photo.png
 
 Environment: NATS_URL (default nats://localhost:4222), FILESERVER_URL (default
-http://localhost:8080), SIZE_THRESHOLD (default 500000), NATSBRIDGE_LOG (off).
+http://localhost:8080), FILESERVER_TOKEN (upload token; none), SIZE_THRESHOLD (default
+500000), NATSBRIDGE_LOG (off).
 ";
 
 fn main() -> ExitCode {

@@ -15,7 +15,10 @@ const CONNECTION_HELP: &str = "\
 Connection options:
   --nats URL              NATS server (default $NATS_URL or nats://localhost:4222)
   --fileserver URL        Plik-compatible file server (default $FILESERVER_URL or
-                          http://localhost:8080); 'none' disables link transport
+                          http://localhost:8080); 'none' disables link transport.
+                          http://USER:PASSWORD@HOST:PORT sends basic auth on uploads
+  --fileserver-token TOKEN  Upload token the file server requires (default
+                          $FILESERVER_TOKEN)
   --token TOKEN           NATS token
   --user USER --password PASSWORD   NATS user and password
   --creds FILE            NATS credentials file
@@ -43,6 +46,7 @@ Transport options:
 const CONNECTION_OPTS: &[args::Opt] = &[
     value("--nats"),
     value("--fileserver"),
+    value("--fileserver-token"),
     value("--token"),
     value("--user"),
     value("--password"),
@@ -100,6 +104,9 @@ fn config(p: &Parsed) -> Result<Config, String> {
     }
     if let Some(url) = p.get("--fileserver") {
         c.fileserver_url = (!url.is_empty() && url != "none").then(|| url.to_owned());
+    }
+    if let Some(token) = p.get("--fileserver-token") {
+        c.fileserver_token = (!token.is_empty()).then(|| token.to_owned());
     }
     match (p.get("--token"), p.get("--user"), p.get("--creds")) {
         (Some(t), None, None) => c.credentials = Credentials::Token(t.into()),
@@ -211,8 +218,9 @@ fn fail(e: &Error) -> ExitCode {
             Some("is nats-server running? Point to it with --nats URL or NATS_URL.")
         }
         ErrorCode::UploadFailed => Some(
-            "is the file server running? Start one with 'natsbridge fileserver', point to it with \
-             --fileserver URL, or raise --threshold to send direct.",
+            "is the file server running, and does it want --fileserver-token? Start one with \
+             'natsbridge fileserver', point to it with --fileserver URL, or raise --threshold to \
+             send direct.",
         ),
         ErrorCode::DownloadFailed => Some("is the sender's file server reachable from here?"),
         ErrorCode::LinkUrlRejected => Some("trust that origin with --allow-origin ORIGIN."),

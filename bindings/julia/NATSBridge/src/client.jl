@@ -7,13 +7,14 @@
     NATSBridge.connect(f; settings...)
 
 A connection to NATS with everything needed to send and receive envelopes. Settings start from
-the defaults with the environment applied (`NATS_URL`, `FILESERVER_URL`, `SIZE_THRESHOLD`);
-those given here win:
+the defaults with the environment applied (`NATS_URL`, `FILESERVER_URL`, `FILESERVER_TOKEN`,
+`SIZE_THRESHOLD`); those given here win:
 
 | setting | meaning |
 |---|---|
 | `nats_url` | NATS server URL(s), comma separated (`nats://`, `tls://`) |
-| `fileserver_url` | Plik-compatible file server for link payloads (`""`: none) |
+| `fileserver_url` | Plik-compatible file server for link payloads (`""`: none); `http://user:password@host:port` sends basic auth with uploads |
+| `fileserver_token` | upload token of a file server that requires one (`""`: none) |
 | `size_threshold` | payloads of at least this many serialized bytes go by link (500000) |
 | `sender_name` | default `sender_name` of the envelopes sent |
 | `client_name` | connection name shown by the NATS server |
@@ -127,7 +128,8 @@ function with_config(f; settings...)
 end
 
 function configure!(cfg::Ptr{Cvoid};
-                    nats_url = nothing, fileserver_url = nothing, size_threshold = nothing,
+                    nats_url = nothing, fileserver_url = nothing, fileserver_token = nothing,
+                    size_threshold = nothing,
                     sender_name = nothing, client_name = nothing,
                     connect_timeout = nothing, operation_timeout = nothing,
                     http_idle_timeout = nothing, subscription_queue = nothing,
@@ -139,6 +141,7 @@ function configure!(cfg::Ptr{Cvoid};
                     max_delay = nothing, parallel_downloads = nothing)
     nats_url === nothing || check(nb_config_set_nats_url(cfg, nats_url))
     fileserver_url === nothing || check(nb_config_set_fileserver_url(cfg, fileserver_url))
+    fileserver_token === nothing || check(nb_config_set_fileserver_token(cfg, fileserver_token))
     size_threshold === nothing || check(nb_config_set_size_threshold(cfg, size_threshold))
     sender_name === nothing || check(nb_config_set_sender_name(cfg, sender_name))
     client_name === nothing || check(nb_config_set_client_name(cfg, client_name))

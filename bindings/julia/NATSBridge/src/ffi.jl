@@ -179,6 +179,8 @@ nb_config_set_nats_url(cfg, url) =
     ccall(cfunc(:nb_config_set_nats_url), Int32, (Ptr{Cvoid}, Cstring), cfg, url)
 nb_config_set_fileserver_url(cfg, url) =
     ccall(cfunc(:nb_config_set_fileserver_url), Int32, (Ptr{Cvoid}, Cstring), cfg, url)
+nb_config_set_fileserver_token(cfg, token) =
+    ccall(cfunc(:nb_config_set_fileserver_token), Int32, (Ptr{Cvoid}, Cstring), cfg, token)
 nb_config_set_size_threshold(cfg, bytes) =
     ccall(cfunc(:nb_config_set_size_threshold), Int32, (Ptr{Cvoid}, Csize_t), cfg, bytes)
 nb_config_set_sender_name(cfg, name) =
