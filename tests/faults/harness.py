@@ -116,7 +116,7 @@ class Proc:
         return f"{self.name} stderr: {tail}" if tail else f"{self.name} printed nothing on stderr"
 
     async def line(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> "re.Match[str]":
-        """The next stdout line matching ``pattern`` (others are skipped)."""
+        """The next output line matching ``pattern`` (others are skipped)."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -200,17 +200,19 @@ class NatsServer:
 
     async def start(self) -> "NatsServer":
         args = [self.bin, "-a", "127.0.0.1", "-p", str(self.port)]
-        for _ in range(50):  # the port may still be held for a moment after a kill
+        for _ in range(50):
             p = await Proc("nats-server", args, lines_from="stderr").start()
             try:
                 await p.line(r"Server is ready")
                 self.proc = p
                 return self
             except Failure as e:
-                last = e
                 await p.stop()
-                await asyncio.sleep(0.1)
-        raise Failure(f"nats-server could not start on port {self.port}: {last}")
+                ended = p.proc is not None and p.proc.returncode is not None
+                if not ended or "address already in use" not in p.why():
+                    raise Failure(f"nats-server did not start on port {self.port}: {e}")
+                await asyncio.sleep(0.1)  # the port may still be held a moment after a kill
+        raise Failure(f"nats-server could not listen on port {self.port}: {p.why()}")
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -448,13 +450,13 @@ class Row:
 class Table:
     def __init__(self) -> None:
         self.rows: List[Row] = []
-        print(f"{'scenario':<11}{'case':<34}{'result':<8}{'counts':<66}{'time':<22}note", flush=True)
+        print(f"{'scenario':<11}{'case':<34}{'result':<8}{'counts':<76}{'time':<22}note", flush=True)
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
         mark = "pass" if row.ok else "FAIL"
         print(
-            f"{row.scenario:<11}{row.case:<34}{mark:<8}{row.counts:<66}{row.time:<22}{row.note}",
+            f"{row.scenario:<11}{row.case:<34}{mark:<8}{row.counts:<76}{row.time:<22}{row.note}",
             flush=True,
         )
         return row

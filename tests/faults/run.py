@@ -144,7 +144,6 @@ class Tally:
     """One sender's accounting across the restart (the one place it is computed)."""
 
     attempted: int
-    ok: int
     failed: int
     codes: "collections.Counter[str]"
     received: int
@@ -200,7 +199,6 @@ def account(s: Sender, counter: RawCounter, killed: float, reopened: float) -> T
         problems.append(f"final flush(): {flush}")
     return Tally(
         attempted=len(sends),
-        ok=len(ok_ids),
         failed=sum(codes.values()),
         codes=codes,
         received=sum(1 for mid, _, _, _ in sends if mid in counter.seen),
@@ -278,8 +276,8 @@ async def scenario_restart(table: Table, tmp: Path) -> None:
                     "restart",
                     s.name,
                     not t.problems,
-                    f"sent {t.attempted} ok {t.ok} failed {t.failed} recv {t.received} "
-                    f"lost {t.lost} dropped {dropped} unaccounted {t.unaccounted}",
+                    f"sent {t.attempted} recv {t.received} reported {t.failed + (t.dropped or 0)} "
+                    f"(failed {t.failed}, dropped {dropped}) lost {t.lost} unaccounted {t.unaccounted}",
                     f"longest call {t.longest:.2f}s",
                     "; ".join(t.problems + ([codes_text(t.codes)] if t.codes else [])),
                 )
@@ -337,6 +335,7 @@ async def scenario_concurrency(table: Table, nats: NatsServer) -> None:
             if done.get("dropped"):
                 problems.append(f"dropped {done['dropped']}")
             rate = attempted / done["seconds"] if done["seconds"] else 0
+
             table.add(
                 Row(
                     "concurrent",
@@ -344,7 +343,7 @@ async def scenario_concurrency(table: Table, nats: NatsServer) -> None:
                     not problems,
                     f"sent {attempted} failed {len(failed)} recv {received} lost {lost} dup {dupes}",
                     f"{done['seconds']:.1f}s ({rate:.0f}/s)",
-                    "; ".join(problems),
+                    "; ".join(problems + ([f"longest call {done['longest']:.2f} s"] if "longest" in done else [])),
                 )
             )
         except Failure as e:
@@ -401,7 +400,8 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
     sha = hashlib.sha256(data).hexdigest()
     loop = asyncio.get_running_loop()
     real = await loop.run_in_executor(None, plik_upload, files.url, "blob.bin", data)
-    link = proxy.url + real[len(files.url):]
+    path = real[len(files.url):]
+    closed_port = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     bound = download_bound()
     print(
         f"download: {BLOB_BYTES} B link via {proxy.url}; download_timeout {DOWNLOAD_TIMEOUT:g} s, "
@@ -409,14 +409,15 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
         flush=True,
     )
 
-    def link_envelope(subject: str) -> "tuple[bytes, str]":
+    def link_envelope(subject: str, base: str) -> "tuple[bytes, str]":
         cid = str(uuid.uuid4())
-        p = hand_payload("blob", "binary", data, transport="link", url=link, sha256=sha)
+        p = hand_payload("blob", "binary", data, transport="link", url=base + path, sha256=sha)
         return hand_envelope([p], correlation_id=cid, send_to=subject), cid
 
     faults = [
-        # name, proxy mode, what the receiver must report
+        # name, proxy mode (None: a closed port instead), what the receiver must report
         ("refuse (RST)", dict(mode="refuse"), {"DOWNLOAD_FAILED"}),
+        ("closed port", None, {"DOWNLOAD_FAILED"}),
         ("blackhole", dict(mode="blackhole"), {"DOWNLOAD_FAILED", "TIMEOUT"}),
         ("trickle 1 B/s", dict(mode="trickle", rate=1.0), {"DOWNLOAD_FAILED", "TIMEOUT"}),
         ("cut half-way", dict(mode="cut"), {"DOWNLOAD_FAILED", "INTEGRITY_ERROR"}),
@@ -427,12 +428,13 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
     try:
         for name, mode, expect in faults:
             subject = new_subject("dl")
-            proxy.set(**mode)  # type: ignore[arg-type]
-            proc = recv_peer("receiver", nats.url, subject, proxy.url)
+            base = closed_port if mode is None else proxy.url
+            proxy.set(**(mode or {"mode": "pass"}))  # type: ignore[arg-type]
+            proc = recv_peer("receiver", nats.url, subject, base)
             try:
                 await proc.start()
                 lacks = lacking(await proc.event("ready", 30))
-                message, cid = link_envelope(subject)
+                message, cid = link_envelope(subject, base)
                 t0 = await publish_raw(nats.url, subject, message)
                 ev = await next_about(proc, cid, bound)
                 problems = []
@@ -451,9 +453,10 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
                         problems.append("delivered, but a failure was expected")
                     elif ev["code"] not in expect:
                         problems.append(f"{ev['code']} (want {'/'.join(sorted(expect))}): {ev['message']}")
-                    if mode["mode"] == "redirect" and proxy.stats["followed"]:
+                    redirect = mode is not None and mode["mode"] == "redirect"
+                    if redirect and proxy.stats["followed"]:
                         problems.append(f"the redirect was followed {proxy.stats['followed']}x")
-                    if mode["mode"] == "redirect" and proxy.stats["requests"] > 1:
+                    if redirect and proxy.stats["requests"] > 1:
                         problems.append(f"a refused redirect was retried ({proxy.stats['requests']} requests)")
                 note = "; ".join(x for x in (problems or [(ev or {}).get("code", "")]) + lacks if x)
                 table.add(Row("download", name, not problems, stats_text(proxy.stats), when, note))
@@ -472,7 +475,7 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
             try:
                 await proc.start()
                 lacks = lacking(await proc.event("ready", 30))
-                slow, _ = link_envelope(subject)
+                slow, _ = link_envelope(subject, proxy.url)
                 quick_cid = str(uuid.uuid4())
                 quick = hand_envelope(
                     [hand_payload("note", "text", b"right behind")], correlation_id=quick_cid,

@@ -163,12 +163,15 @@ async def main() -> bool:
             await nats.stop()
 
     first, last = samples[0], samples[-1]
-    print("growth, first sample to last:", flush=True)
+    # The second sample is the first with traffic warmed up: growth after it is what a leak
+    # would show.
+    warm = samples[1] if len(samples) > 2 else first
+    print(f"growth, first sample to last (and from t={warm['t']:.0f} s, warmed up):", flush=True)
     for n in procs:
-        (r0, f0), (r1, f1) = first[n], last[n]
+        (r0, f0), (rw, fw), (r1, f1) = first[n], warm[n], last[n]
         print(
-            f"  {n:<11} RSS {r0 / 1024:7.1f} -> {r1 / 1024:7.1f} MB ({(r1 - r0) / 1024:+.1f} MB)   "
-            f"fds {f0} -> {f1} ({f1 - f0:+d})",
+            f"  {n:<11} RSS {r0 / 1024:7.1f} -> {r1 / 1024:7.1f} MB ({(r1 - r0) / 1024:+.1f} MB; "
+            f"{(r1 - rw) / 1024:+.1f} MB)   fds {f0} -> {f1} ({f1 - f0:+d}; {f1 - fw:+d})",
             flush=True,
         )
     print(f"  data dir    {first['disk'] / 2**20:.1f} -> {last['disk'] / 2**20:.1f} MB", flush=True)
