@@ -87,3 +87,15 @@ fmt:
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV)
+
+# The fault matrix (tests/faults/): nats-server killed and restarted under Python, Node and
+# Rust senders, concurrent sends counted by a raw subscriber, and download and upload faults
+# through a fault-injecting HTTP proxy; one line per case with its counts and times.
+.PHONY: test-faults soak
+test-faults: $(NATS_SERVER)
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash tests/faults/run.sh
+
+# SOAK_SECONDS (default 300) of mixed small / ~1 MB link / request-reply traffic, sampling the
+# memory and open files of sender, receiver and file server every 10 s (not in `make test`).
+soak: $(NATS_SERVER)
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash tests/faults/run.sh --soak
