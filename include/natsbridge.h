@@ -211,6 +211,12 @@ typedef int (*nb_wake_callback)(void *ctx);
 #define NB_ERR_NO_RESPONDERS -12
 
 /**
+ * MESSAGES_DROPPED: messages handed to the connection were not confirmed by the server when
+ * the connection dropped; they may be lost (see `nb_client_dropped`).
+ */
+#define NB_ERR_MESSAGES_DROPPED -13
+
+/**
  * INVALID_ENVELOPE: the message is not JSON, or not an envelope of the wire format.
  */
 #define NB_ERR_INVALID_ENVELOPE -20
@@ -377,15 +383,18 @@ nb_status nb_last_error_correlation_id(char *buf, size_t cap, size_t *needed);
 nb_status nb_client_connect(const nb_config *cfg, nb_client **out);
 
 /**
- * Waits until everything published so far has reached the server, up to the operation
- * timeout (`NB_ERR_TIMEOUT`). `NB_ERR_CLOSED` on a closed client.
+ * Waits until the server has confirmed everything published so far, up to the operation
+ * timeout (`NB_ERR_TIMEOUT`). `NB_ERR_MESSAGES_DROPPED` when messages sent since the last
+ * flush were not confirmed when the connection dropped (each reported once; see
+ * `nb_client_dropped`). `NB_ERR_CLOSED` on a closed client.
  */
 nb_status nb_client_flush(const nb_client *client);
 
 /**
- * Flushes, then closes the connection: subscriptions end after delivering what they hold,
- * and later calls on the client fail with `NB_ERR_CLOSED`. Bounded by twice the operation
- * timeout. Closing again is a no-op returning `NB_OK`. The handle stays valid: free it with
+ * Flushes (as `nb_client_flush`, reporting `NB_ERR_MESSAGES_DROPPED` the same way), then
+ * closes the connection: subscriptions end after delivering what they hold, and later calls
+ * on the client, and sends racing this one, fail with `NB_ERR_CLOSED`. Bounded by three
+ * times the operation timeout. Closing again is a no-op returning `NB_OK`. The handle stays valid: free it with
  * `nb_client_free`.
  */
 nb_status nb_client_close(const nb_client *client);
@@ -487,6 +496,13 @@ nb_status nb_client_reply(const nb_client *client,
  * The largest message the server accepts, as announced at connect, in `*out`.
  */
 nb_status nb_client_max_payload(const nb_client *client, size_t *out);
+
+/**
+ * Messages this client handed to the connection that the server had not confirmed when the
+ * connection dropped (since connect), in `*out`: they may not have arrived. `nb_client_flush`
+ * and `nb_client_close` report them once as `NB_ERR_MESSAGES_DROPPED`.
+ */
+nb_status nb_client_dropped(const nb_client *client, uint64_t *out);
 
 /**
  * Copies the message of the last failing call on this client (from any thread) into `buf`,
@@ -649,6 +665,27 @@ nb_status nb_config_set_download_retry(nb_config *cfg,
  * Sets how many link payloads one receiver downloads at once (default 4, at least 1).
  */
 nb_status nb_config_set_parallel_downloads(nb_config *cfg, size_t n);
+
+/**
+ * Sets the base of a received message's download deadline, in milliseconds (default 30000,
+ * at least 1): its link payloads must all arrive, retries included, within this plus their
+ * declared sizes at the minimum transfer rate, or it fails with `NB_ERR_DOWNLOAD_FAILED`.
+ */
+nb_status nb_config_set_download_timeout_ms(nb_config *cfg, uint64_t ms);
+
+/**
+ * Sets the slowest transfer tolerated, in bytes per second (default 262144, at least 1):
+ * the part of an upload's and a download's deadline that grows with its size.
+ */
+nb_status nb_config_set_min_transfer_rate(nb_config *cfg, uint64_t bytes_per_second);
+
+/**
+ * Whether the client's subscriptions deliver envelopes in order of arrival (true, the
+ * default: an envelope waits for the link downloads of those before it, at most their
+ * download deadline) or as soon as each is decoded (false: envelopes without link payloads
+ * are never held behind downloads).
+ */
+nb_status nb_config_set_ordered_subscriptions(nb_config *cfg, bool ordered);
 
 /**
  * Streams received link payloads into new files in directory `path` instead of memory, so
@@ -912,6 +949,15 @@ nb_status nb_send_options_set_size_threshold(nb_send_options *opts, size_t bytes
  * config's).
  */
 nb_status nb_send_options_set_fallback_to_direct(nb_send_options *opts, bool fallback);
+
+/**
+ * Makes the send return only once the NATS server has confirmed it received the envelope
+ * (a round trip, within the config's operation timeout): `NB_ERR_MESSAGES_DROPPED` when the
+ * connection dropped first, `NB_ERR_TIMEOUT` when no confirmation came in time; the
+ * envelope may then be lost. Default false: return once the envelope is handed to the
+ * connection. `nb_client_try_smartsend` answers `NB_ERR_WOULD_BLOCK` for a confirmed send.
+ */
+nb_status nb_send_options_set_confirm(nb_send_options *opts, bool confirm);
 
 /**
  * Makes a progress counter at 0 of 0. Free `*out` with `nb_progress_free`.

@@ -113,6 +113,13 @@ pub struct LinkOptions {
     pub retry: RetryPolicy,
     /// Link payloads fetched at once by one receiver (default 4).
     pub parallel_downloads: usize,
+    /// The base of the deadline for the downloads of one received message (default 30 s):
+    /// they must all complete, retries included, within `download_timeout` plus their
+    /// declared sizes at `min_transfer_rate`, or the message fails with `DOWNLOAD_FAILED`.
+    pub download_timeout: Duration,
+    /// Slowest transfer tolerated, in bytes per second (default 256 KiB/s): the part of an
+    /// upload's and of a download's deadline that grows with its size.
+    pub min_transfer_rate: u64,
     /// When set, received link payloads are streamed into new files in this directory instead
     /// of memory (`Payload::file`), so memory stays flat whatever their size. The caller owns
     /// the files. Default: memory.
@@ -129,6 +136,8 @@ impl Default for LinkOptions {
             max_download_bytes: 2 << 30,
             retry: RetryPolicy::default(),
             parallel_downloads: 4,
+            download_timeout: Duration::from_secs(30),
+            min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
             download_dir: None,
         }
     }
@@ -162,12 +171,19 @@ pub struct Config {
     /// Deadline to connect to NATS (and to open an HTTP connection).
     pub connect_timeout: Duration,
     /// Deadline for one NATS operation: publish, flush, subscribe. Also the base of an
-    /// upload's deadline, which adds the payload's size at [`DEFAULT_MIN_TRANSFER_RATE`].
+    /// upload's deadline, which adds the payload's size at `link.min_transfer_rate`, and the
+    /// longest a download attempt waits for the file server's answer (its first byte).
     pub operation_timeout: Duration,
     /// Longest an HTTP transfer may go without receiving data.
     pub http_idle_timeout: Duration,
     /// Envelopes one subscription queues for its consumer before it reports a slow consumer.
     pub subscription_queue: usize,
+    /// Whether subscriptions deliver envelopes in order of arrival (default true): an
+    /// envelope then waits for the link downloads of those before it (at most their
+    /// deadline, see `LinkOptions::download_timeout`). Unordered, an envelope is delivered as
+    /// soon as it is decoded, so envelopes without link payloads are never held behind
+    /// downloads.
+    pub ordered_subscriptions: bool,
 }
 
 impl Default for Config {
@@ -187,6 +203,7 @@ impl Default for Config {
             operation_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(30),
             subscription_queue: 1024,
+            ordered_subscriptions: true,
         }
     }
 }
@@ -262,6 +279,16 @@ impl Config {
         if self.subscription_queue == 0 {
             return Err(Error::invalid_argument(
                 "subscription_queue must be at least 1",
+            ));
+        }
+        if self.link.download_timeout.is_zero() {
+            return Err(Error::invalid_argument(
+                "link.download_timeout must be at least 1 ms",
+            ));
+        }
+        if self.link.min_transfer_rate == 0 {
+            return Err(Error::invalid_argument(
+                "link.min_transfer_rate must be at least 1 byte per second",
             ));
         }
         if self.link.ttl.as_secs() == 0 {

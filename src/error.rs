@@ -43,13 +43,16 @@ pub enum ErrorCode {
     SlowConsumer,
     /// A request found nobody subscribed to its subject.
     NoResponders,
+    /// Messages handed to the connection were not confirmed by the server when the
+    /// connection dropped: they may be lost.
+    MessagesDropped,
     /// A bug or an unexpected condition inside the library.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidPayloadType,
         ErrorCode::UploadFailed,
         ErrorCode::DownloadFailed,
@@ -66,6 +69,7 @@ impl ErrorCode {
         ErrorCode::Closed,
         ErrorCode::SlowConsumer,
         ErrorCode::NoResponders,
+        ErrorCode::MessagesDropped,
         ErrorCode::Internal,
     ];
 
@@ -88,6 +92,7 @@ impl ErrorCode {
             ErrorCode::Closed => "CLOSED",
             ErrorCode::SlowConsumer => "SLOW_CONSUMER",
             ErrorCode::NoResponders => "NO_RESPONDERS",
+            ErrorCode::MessagesDropped => "MESSAGES_DROPPED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -1,5 +1,6 @@
 //! The async bridge: connect, smartsend, smartreceive, subscribe, request/reply, flush, close.
 
+mod delivery;
 mod nowait;
 mod receive;
 mod send;
@@ -41,6 +42,17 @@ struct Inner {
     max_payload: std::sync::atomic::AtomicUsize,
     /// The one inbox subscription all requests share (made by the first request).
     requests: tokio::sync::OnceCell<RequestMux>,
+    /// What reached the server, and the task confirming it.
+    ledger: Arc<delivery::Ledger>,
+    echo: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The echo task holds a handle on the connection: without this, a client dropped
+        // without close() would keep its connection open.
+        self.echo.abort();
+    }
 }
 
 /// Replies to requests, multiplexed over one wildcard inbox subscription (`<inbox>.*`): a
@@ -162,6 +174,14 @@ fn published(subject: &str, envelope: Envelope, json: Bytes) -> Sent {
     Sent { envelope, json }
 }
 
+/// The pause before reconnection attempt `attempts` (1-based).
+fn reconnect_delay(attempts: usize) -> Duration {
+    match attempts {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(100u64 << (n - 2).min(4)).min(Duration::from_secs(1)),
+    }
+}
+
 fn connect_error(url: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::NatsConnectionFailed,
@@ -217,9 +237,16 @@ impl Client {
     ) -> Result<Client> {
         config.validate()?;
         let events = Arc::new(Events::default());
+        let ledger = Arc::new(delivery::Ledger::new(format!(
+            "_INBOX.{}",
+            crate::envelope::new_uuid().replace('-', "")
+        )));
         let mut opts = async_nats::ConnectOptions::new()
             .connection_timeout(config.connect_timeout)
             .request_timeout(Some(config.operation_timeout))
+            // Reconnect attempts at once, then 100 ms apart doubling to at most 1 s: a server
+            // that comes back is found within a second.
+            .reconnect_delay_callback(reconnect_delay)
             .require_tls(config.tls.required);
         for root in &config.tls.root_certificates {
             opts = opts.add_root_certificates(root.clone());
@@ -244,8 +271,10 @@ impl Client {
             })?,
         };
         let ev = events.clone();
+        let led = ledger.clone();
         opts = opts.event_callback(move |event| {
             let ev = ev.clone();
+            let led = led.clone();
             async move {
                 match event {
                     async_nats::Event::SlowConsumer(sid) => {
@@ -261,6 +290,7 @@ impl Client {
                     }
                     async_nats::Event::Disconnected => {
                         ev.disconnects.fetch_add(1, Ordering::Relaxed);
+                        led.disconnected();
                         trace!(Level::Warn, "-", "Disconnected from NATS; reconnecting");
                     }
                     other => trace!(Level::Debug, "-", "NATS event: {other}"),
@@ -295,6 +325,7 @@ impl Client {
         };
         trace!(Level::Info, "-", "Connected to NATS at {url}");
         let max_payload = nats.server_info().max_payload;
+        let echo = delivery::start_echo(&nats, &ledger, config.operation_timeout).await?;
         Ok(Client {
             inner: Arc::new(Inner {
                 nats,
@@ -305,6 +336,8 @@ impl Client {
                 closed: AtomicBool::new(false),
                 max_payload: std::sync::atomic::AtomicUsize::new(max_payload),
                 requests: tokio::sync::OnceCell::new(),
+                ledger,
+                echo,
                 events,
                 config,
             }),
@@ -394,12 +427,17 @@ impl Client {
         self.check_open()?;
         let inner = &self.inner;
         let ctx = self.send_context(subject, &options);
+        let confirm = options.confirm;
         let (envelope, json) = send::build(ctx, payloads, options).await?;
         let cid = envelope.correlation_id.clone();
         let json = Bytes::from(json);
         let limit = inner.config.operation_timeout;
         let publish = async {
-            match nats_reply {
+            // Handed over under the ledger's lock, so that the numbering follows the
+            // connection's order and close() waits for this publish.
+            let _handover = inner.ledger.handover.lock().await;
+            self.check_open()?;
+            let sent = match nats_reply {
                 Some(reply) => {
                     inner
                         .nats
@@ -407,11 +445,25 @@ impl Client {
                         .await
                 }
                 None => inner.nats.publish(subject.to_owned(), json.clone()).await,
-            }
+            };
+            sent.map_err(|e| self.publish_failure(e))?;
+            Ok(inner.ledger.handed_over())
         };
-        deadline(limit, "publish", publish)
-            .await
-            .map_err(|e| e.with_correlation_id(&cid))?;
+        let number = match tokio::time::timeout(limit, publish).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorCode::Timeout,
+                format!("publish did not complete within {} ms", limit.as_millis()),
+            )),
+        }
+        .map_err(|e| e.with_correlation_id(&cid))?;
+        if confirm {
+            inner
+                .ledger
+                .confirm(number, limit)
+                .await
+                .map_err(|e| e.with_correlation_id(&cid))?;
+        }
         Ok(published(subject, envelope, json))
     }
 
@@ -454,6 +506,7 @@ impl Client {
             subject.to_owned(),
             self.inner.receiver.clone(),
             self.inner.config.subscription_queue,
+            self.inner.config.ordered_subscriptions,
         ))
     }
 
@@ -587,9 +640,43 @@ impl Client {
 
     /// Waits until the server has processed everything sent so far (publishes and
     /// subscriptions) on this connection.
+    ///
+    /// Fails with `MESSAGES_DROPPED` when messages sent since the last flush (or connect)
+    /// were not confirmed by the server when the connection dropped (see [`Client::dropped`]):
+    /// they may be lost. Each such message is reported once.
     pub async fn flush(&self) -> Result<()> {
         self.check_open()?;
-        self.round_trip().await
+        self.settle().await
+    }
+
+    /// Waits for the server to confirm everything handed over so far, then reports what
+    /// was dropped since the last report.
+    async fn settle(&self) -> Result<()> {
+        if self.inner.ledger.published() == 0 {
+            self.round_trip().await?;
+        }
+        self.inner
+            .ledger
+            .flush(self.inner.config.operation_timeout)
+            .await
+    }
+
+    /// Messages this client handed to the connection that the server had not confirmed when
+    /// the connection dropped, since connect: they may not have arrived (an upper bound;
+    /// the client confirms what it sent every 50 ms, so these are at most the last moments'
+    /// sends before each disconnection). `flush()` and `close()` report them as
+    /// `MESSAGES_DROPPED`; a send with `SendOptions::confirm` reports its own.
+    pub fn dropped(&self) -> u64 {
+        self.inner.ledger.dropped()
+    }
+
+    /// The error of a publish that failed: `CLOSED` when the client was closed meanwhile.
+    fn publish_failure(&self, e: impl std::fmt::Display) -> Error {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            Error::new(ErrorCode::Closed, "the client is closed")
+        } else {
+            nats_failure("publish", e)
+        }
     }
 
     /// A round trip through the server: a message to a fresh inbox of our own comes back only
@@ -621,16 +708,21 @@ impl Client {
         }
     }
 
-    /// Flushes what is queued, then closes the connection (subscriptions end after delivering
-    /// what they hold). Closing twice is harmless.
+    /// Waits for sends handing over their envelope, has the server confirm everything sent,
+    /// then closes the connection (subscriptions end after delivering what they hold).
+    /// Sends after (or racing) close fail with `CLOSED`. Fails with `MESSAGES_DROPPED` as
+    /// [`Client::flush`] does (the client is closed all the same). Closing twice is harmless.
     pub async fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         let limit = self.inner.config.operation_timeout;
-        let flushed = deadline(limit, "flush", self.inner.nats.flush()).await;
+        // Sends already handing their envelope over finish first (later ones see CLOSED);
+        // then the server confirms everything, and the connection drains.
+        let _ = tokio::time::timeout(limit, self.inner.ledger.handover.lock()).await;
+        let settled = self.settle().await;
         let drained = deadline(limit, "drain", self.inner.nats.drain()).await;
-        flushed.and(drained)
+        settled.and(drained)
     }
 }
 

@@ -1,7 +1,7 @@
 //! smartsend without waiting: for callers that must never block (an event loop's own thread).
 
 use super::send::{self, OutgoingPayload, SendOptions, Sent};
-use super::{nats_failure, published, Client};
+use super::{published, Client};
 use crate::envelope::Transport;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::select;
@@ -41,6 +41,9 @@ impl Client {
         options: SendOptions,
     ) -> Result<TrySent> {
         self.check_open()?;
+        if options.confirm {
+            return Ok(TrySent::WouldBlock("a confirmed send waits for the server"));
+        }
         let inner = &self.inner;
         let mut ctx = self.send_context(subject, &options);
         if ctx.store.is_some()
@@ -71,12 +74,24 @@ impl Client {
             Err(e) => return Err(e),
         };
         let json = Bytes::from(json);
+        // Handed over under the ledger's lock, as smartsend does; another send holding it
+        // means waiting.
+        let Ok(_handover) = inner.ledger.handover.try_lock() else {
+            return Ok(TrySent::WouldBlock(
+                "another send is handing over its envelope",
+            ));
+        };
+        self.check_open()?;
         // A bounded channel's send completes on its first poll when there is room; dropped
         // while pending, it sends nothing.
         match poll_once(inner.nats.publish(subject.to_owned(), json.clone())) {
-            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Ok(())) => {
+                inner.ledger.handed_over();
+            }
             Poll::Ready(Err(e)) => {
-                return Err(nats_failure("publish", e).with_correlation_id(&envelope.correlation_id))
+                return Err(self
+                    .publish_failure(e)
+                    .with_correlation_id(&envelope.correlation_id))
             }
             Poll::Pending => {
                 return Ok(TrySent::WouldBlock(

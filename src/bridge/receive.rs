@@ -126,7 +126,27 @@ impl Receiver {
             })
             .collect();
         let files: Vec<std::path::PathBuf> = jobs.iter().filter_map(|j| j.file.clone()).collect();
-        let result = self.fetch_and_check(&mut env, jobs, &cid).await;
+        let declared: u64 = jobs
+            .iter()
+            .map(|j| {
+                if j.size > 0 {
+                    j.size
+                } else {
+                    self.link.max_download_bytes
+                }
+            })
+            .fold(0, u64::saturating_add);
+        let limit = crate::store::transfer_deadline(
+            self.link.download_timeout,
+            declared,
+            self.link.min_transfer_rate.max(1),
+        );
+        let deadline = Deadline {
+            at: tokio::time::Instant::now() + limit,
+            limit,
+            declared,
+        };
+        let result = self.fetch_and_check(&mut env, jobs, &cid, &deadline).await;
         if result.is_err() {
             // Nothing half-received is left behind.
             for f in files {
@@ -136,9 +156,15 @@ impl Receiver {
         result.map(|()| env)
     }
 
-    async fn fetch_and_check(&self, env: &mut Envelope, jobs: Vec<Job>, cid: &str) -> Result<()> {
+    async fn fetch_and_check(
+        &self,
+        env: &mut Envelope,
+        jobs: Vec<Job>,
+        cid: &str,
+        deadline: &Deadline,
+    ) -> Result<()> {
         let fetched: Vec<(Job, Fetched)> = stream::iter(jobs)
-            .map(|job| self.fetch(job, cid))
+            .map(|job| self.fetch_by(job, cid, deadline))
             .buffer_unordered(self.link.parallel_downloads.max(1))
             .try_collect()
             .await?;
@@ -177,6 +203,30 @@ impl Receiver {
         Ok(())
     }
 
+    /// `fetch` within the message's download deadline.
+    async fn fetch_by(&self, job: Job, cid: &str, deadline: &Deadline) -> Result<(Job, Fetched)> {
+        let (dataname, url) = (job.dataname.clone(), job.url.clone());
+        match tokio::time::timeout_at(deadline.at, self.fetch(job, cid)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                crate::error::ErrorCode::DownloadFailed,
+                format!(
+                    "link payload {dataname:?} from {url} did not arrive within the message's \
+                     download deadline of {} ms (download_timeout {} ms plus {} declared bytes \
+                     at {} bytes/s)",
+                    deadline.limit.as_millis(),
+                    self.link.download_timeout.as_millis(),
+                    deadline.declared,
+                    self.link.min_transfer_rate
+                ),
+            )
+            .with_correlation_id(cid)
+            .with_detail("url", url)
+            .with_detail("dataname", dataname)
+            .with_detail("deadline_ms", deadline.limit.as_millis() as u64)),
+        }
+    }
+
     async fn fetch(&self, job: Job, cid: &str) -> Result<(Job, Fetched)> {
         let _permit = self
             .downloads
@@ -210,6 +260,15 @@ impl Receiver {
             Err(e) => Err(e.with_detail("dataname", job.dataname)),
         }
     }
+}
+
+/// When the link payloads of one message must all have arrived.
+struct Deadline {
+    at: tokio::time::Instant,
+    limit: std::time::Duration,
+    /// The bytes the deadline allows for (declared sizes; `max_download_bytes` for a
+    /// payload that declares none).
+    declared: u64,
 }
 
 /// What `Receiver::decode_direct` could do without awaiting.

@@ -90,6 +90,11 @@ pub struct SendOptions {
     pub fallback_to_direct: Option<bool>,
     /// Follows the uploads of link payloads (poll it from another task or thread).
     pub progress: Option<crate::progress::Progress>,
+    /// Return only once the NATS server has confirmed it received the envelope (a round
+    /// trip, within `operation_timeout`): `MESSAGES_DROPPED` if the connection dropped
+    /// first, `TIMEOUT` if no confirmation came. Default false: return once the envelope is
+    /// handed to the connection.
+    pub confirm: bool,
 }
 
 /// What smartsend returns: the envelope as sent, and the JSON published (`msg_json`).

@@ -16,7 +16,7 @@ use crate::envelope::Envelope;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
 use futures_util::future::{self, Either};
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -172,6 +172,8 @@ pub(crate) struct DeliveryQueue {
     notify: Notify,
     wake: Mutex<Option<WakeHook>>,
     capacity: usize,
+    /// Deliver in order of arrival (`Config::ordered_subscriptions`).
+    ordered: bool,
     subject: String,
     dropped_total: AtomicU64,
     source: Mutex<Source>,
@@ -200,6 +202,7 @@ impl DeliveryQueue {
         subject: String,
         subscriber: async_nats::Subscriber,
         receiver: Receiver,
+        ordered: bool,
     ) -> Arc<DeliveryQueue> {
         let router = Arc::new(Router {
             consumer: Mutex::new(None),
@@ -212,6 +215,7 @@ impl DeliveryQueue {
             notify: Notify::new(),
             wake: Mutex::new(None),
             capacity,
+            ordered,
             subject,
             dropped_total: AtomicU64::new(0),
             source: Mutex::new(Source {
@@ -471,7 +475,10 @@ impl DeliveryQueue {
             }
             room -= 1;
             match self.receiver.decode_direct(&msg.payload) {
-                Decoded::Done(r) if src.in_flight == 0 => ready.push(Item::Delivery(r)),
+                // Ordered, a decoded message waits behind those still fetching links.
+                Decoded::Done(r) if src.in_flight == 0 || !self.ordered => {
+                    ready.push(Item::Delivery(r))
+                }
                 other => {
                     src.in_flight += 1;
                     src.handoff.push_back(other);
@@ -494,7 +501,7 @@ impl DeliveryQueue {
             src.scratch = ready;
         }
         while let Some(d) = src.handoff.pop_front() {
-            in_flight.push_back(match d {
+            in_flight.push(match d {
                 Decoded::Done(r) => Either::Left(future::ready(r)),
                 Decoded::Links(env) => {
                     let receiver = self.receiver.clone();
@@ -541,8 +548,9 @@ impl Subscription {
         subject: String,
         receiver: Receiver,
         capacity: usize,
+        ordered: bool,
     ) -> Subscription {
-        let queue = DeliveryQueue::new(capacity, subject.clone(), subscriber, receiver);
+        let queue = DeliveryQueue::new(capacity, subject.clone(), subscriber, receiver, ordered);
         let stop = Arc::new(Notify::new());
         let task = tokio::spawn(pump(queue.clone(), stop.clone()));
         Subscription {
@@ -619,13 +627,41 @@ impl Drop for Subscription {
 /// Messages taken from NATS in one go before the queue is filled and consumers woken.
 const BATCH: usize = 64;
 
-/// Messages read and waiting for their link payloads (and those behind them), in order.
-type InFlight = FuturesOrdered<
-    Either<
-        future::Ready<Result<Envelope>>,
-        std::pin::Pin<Box<dyn Future<Output = Result<Envelope>> + Send>>,
-    >,
+type Fetching = Either<
+    future::Ready<Result<Envelope>>,
+    std::pin::Pin<Box<dyn Future<Output = Result<Envelope>> + Send>>,
 >;
+
+/// Messages read and waiting for their link payloads: ordered, with those behind them, in
+/// order of arrival; unordered, each delivered when its downloads are done.
+enum InFlight {
+    Ordered(FuturesOrdered<Fetching>),
+    Unordered(FuturesUnordered<Fetching>),
+}
+
+impl InFlight {
+    fn new(ordered: bool) -> InFlight {
+        if ordered {
+            InFlight::Ordered(FuturesOrdered::new())
+        } else {
+            InFlight::Unordered(FuturesUnordered::new())
+        }
+    }
+
+    fn push(&mut self, f: Fetching) {
+        match self {
+            InFlight::Ordered(q) => q.push_back(f),
+            InFlight::Unordered(q) => q.push(f),
+        }
+    }
+
+    fn poll_next_unpin(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Envelope>>> {
+        match self {
+            InFlight::Ordered(q) => q.poll_next_unpin(cx),
+            InFlight::Unordered(q) => q.poll_next_unpin(cx),
+        }
+    }
+}
 
 /// Moves messages from NATS into the queue, in order, when no consumer is reading NATS
 /// itself. A message without link payloads is decoded right here, and the messages already
@@ -634,7 +670,7 @@ type InFlight = FuturesOrdered<
 /// payloads are fetched concurrently (up to `capacity` at once); a message behind them waits
 /// its turn to keep the order.
 async fn pump(queue: Arc<DeliveryQueue>, stop: Arc<Notify>) {
-    let mut in_flight = InFlight::new();
+    let mut in_flight = InFlight::new(queue.ordered);
     let mut stopped = false;
     loop {
         {

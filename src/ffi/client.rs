@@ -73,8 +73,10 @@ fn on_client(client: *const nb_client, f: impl FnOnce(&nb_client) -> FfiResult<(
     })
 }
 
-/// Waits until everything published so far has reached the server, up to the operation
-/// timeout (`NB_ERR_TIMEOUT`). `NB_ERR_CLOSED` on a closed client.
+/// Waits until the server has confirmed everything published so far, up to the operation
+/// timeout (`NB_ERR_TIMEOUT`). `NB_ERR_MESSAGES_DROPPED` when messages sent since the last
+/// flush were not confirmed when the connection dropped (each reported once; see
+/// `nb_client_dropped`). `NB_ERR_CLOSED` on a closed client.
 #[no_mangle]
 pub unsafe extern "C" fn nb_client_flush(client: *const nb_client) -> nb_status {
     on_client(client, |c| {
@@ -82,9 +84,10 @@ pub unsafe extern "C" fn nb_client_flush(client: *const nb_client) -> nb_status 
     })
 }
 
-/// Flushes, then closes the connection: subscriptions end after delivering what they hold,
-/// and later calls on the client fail with `NB_ERR_CLOSED`. Bounded by twice the operation
-/// timeout. Closing again is a no-op returning `NB_OK`. The handle stays valid: free it with
+/// Flushes (as `nb_client_flush`, reporting `NB_ERR_MESSAGES_DROPPED` the same way), then
+/// closes the connection: subscriptions end after delivering what they hold, and later calls
+/// on the client, and sends racing this one, fail with `NB_ERR_CLOSED`. Bounded by three
+/// times the operation timeout. Closing again is a no-op returning `NB_OK`. The handle stays valid: free it with
 /// `nb_client_free`.
 #[no_mangle]
 pub unsafe extern "C" fn nb_client_close(client: *const nb_client) -> nb_status {
@@ -364,6 +367,19 @@ pub unsafe extern "C" fn nb_client_max_payload(
     let out = unsafe { out_param(out) };
     on_client(client, |c| {
         *required(out, "out")? = c.client.max_payload();
+        Ok(())
+    })
+}
+
+/// Messages this client handed to the connection that the server had not confirmed when the
+/// connection dropped (since connect), in `*out`: they may not have arrived. `nb_client_flush`
+/// and `nb_client_close` report them once as `NB_ERR_MESSAGES_DROPPED`.
+#[no_mangle]
+pub unsafe extern "C" fn nb_client_dropped(client: *const nb_client, out: *mut u64) -> nb_status {
+    // SAFETY: `out` is NULL or valid for one `uint64_t`.
+    let out = unsafe { out_param(out) };
+    on_client(client, |c| {
+        *required(out, "out")? = c.client.dropped();
         Ok(())
     })
 }

@@ -434,6 +434,53 @@ pub unsafe extern "C" fn nb_config_set_parallel_downloads(
     })
 }
 
+/// Sets the base of a received message's download deadline, in milliseconds (default 30000,
+/// at least 1): its link payloads must all arrive, retries included, within this plus their
+/// declared sizes at the minimum transfer rate, or it fails with `NB_ERR_DOWNLOAD_FAILED`.
+#[no_mangle]
+pub unsafe extern "C" fn nb_config_set_download_timeout_ms(
+    cfg: *mut nb_config,
+    ms: u64,
+) -> nb_status {
+    set(cfg, |c| {
+        c.link.download_timeout = millis(ms, "download_timeout")?;
+        Ok(())
+    })
+}
+
+/// Sets the slowest transfer tolerated, in bytes per second (default 262144, at least 1):
+/// the part of an upload's and a download's deadline that grows with its size.
+#[no_mangle]
+pub unsafe extern "C" fn nb_config_set_min_transfer_rate(
+    cfg: *mut nb_config,
+    bytes_per_second: u64,
+) -> nb_status {
+    set(cfg, |c| {
+        if bytes_per_second == 0 {
+            return Err(FfiError::invalid(
+                "min_transfer_rate must be at least 1 byte per second",
+            ));
+        }
+        c.link.min_transfer_rate = bytes_per_second;
+        Ok(())
+    })
+}
+
+/// Whether the client's subscriptions deliver envelopes in order of arrival (true, the
+/// default: an envelope waits for the link downloads of those before it, at most their
+/// download deadline) or as soon as each is decoded (false: envelopes without link payloads
+/// are never held behind downloads).
+#[no_mangle]
+pub unsafe extern "C" fn nb_config_set_ordered_subscriptions(
+    cfg: *mut nb_config,
+    ordered: bool,
+) -> nb_status {
+    set(cfg, |c| {
+        c.ordered_subscriptions = ordered;
+        Ok(())
+    })
+}
+
 /// Streams received link payloads into new files in directory `path` instead of memory, so
 /// memory stays flat whatever their size (`nb_envelope_payload_file` names each file; the
 /// files are the caller's to delete). NULL or `""`: memory (the default).

@@ -259,6 +259,22 @@ pub unsafe extern "C" fn nb_send_options_set_fallback_to_direct(
     })
 }
 
+/// Makes the send return only once the NATS server has confirmed it received the envelope
+/// (a round trip, within the config's operation timeout): `NB_ERR_MESSAGES_DROPPED` when the
+/// connection dropped first, `NB_ERR_TIMEOUT` when no confirmation came in time; the
+/// envelope may then be lost. Default false: return once the envelope is handed to the
+/// connection. `nb_client_try_smartsend` answers `NB_ERR_WOULD_BLOCK` for a confirmed send.
+#[no_mangle]
+pub unsafe extern "C" fn nb_send_options_set_confirm(
+    opts: *mut nb_send_options,
+    confirm: bool,
+) -> nb_status {
+    set(opts, |o| {
+        o.confirm = confirm;
+        Ok(())
+    })
+}
+
 /// Transfer progress of a send, polled by the caller from any thread while the send runs (the
 /// library never calls host code for it). Made by `nb_progress_new`, attached to sends with
 /// `nb_send_options_set_progress`, freed by `nb_progress_free` (at any time: a running send

@@ -29,6 +29,9 @@ pub const NB_ERR_NATS_CONNECTION_FAILED: nb_status = -10;
 pub const NB_ERR_SLOW_CONSUMER: nb_status = -11;
 /// NO_RESPONDERS: a request found nobody subscribed to its subject.
 pub const NB_ERR_NO_RESPONDERS: nb_status = -12;
+/// MESSAGES_DROPPED: messages handed to the connection were not confirmed by the server when
+/// the connection dropped; they may be lost (see `nb_client_dropped`).
+pub const NB_ERR_MESSAGES_DROPPED: nb_status = -13;
 
 // Envelope and payloads (-20 .. -29).
 /// INVALID_ENVELOPE: the message is not JSON, or not an envelope of the wire format.
@@ -87,6 +90,7 @@ pub(crate) fn status_of(code: ErrorCode) -> nb_status {
         ErrorCode::NatsConnectionFailed => NB_ERR_NATS_CONNECTION_FAILED,
         ErrorCode::SlowConsumer => NB_ERR_SLOW_CONSUMER,
         ErrorCode::NoResponders => NB_ERR_NO_RESPONDERS,
+        ErrorCode::MessagesDropped => NB_ERR_MESSAGES_DROPPED,
         ErrorCode::InvalidEnvelope => NB_ERR_INVALID_ENVELOPE,
         ErrorCode::InvalidPayloadType => NB_ERR_INVALID_PAYLOAD_TYPE,
         ErrorCode::InvalidTransport => NB_ERR_INVALID_TRANSPORT,
@@ -114,6 +118,10 @@ fn describe(status: nb_status) -> (&'static CStr, &'static CStr) {
             c"messages dropped: the consumer is too slow",
         ),
         NB_ERR_NO_RESPONDERS => (c"NO_RESPONDERS", c"no responders for the request"),
+        NB_ERR_MESSAGES_DROPPED => (
+            c"MESSAGES_DROPPED",
+            c"messages may have been lost with a dropped connection",
+        ),
         NB_ERR_INVALID_ENVELOPE => (c"INVALID_ENVELOPE", c"not a valid envelope"),
         NB_ERR_INVALID_PAYLOAD_TYPE => (c"INVALID_PAYLOAD_TYPE", c"unknown payload type"),
         NB_ERR_INVALID_TRANSPORT => (c"INVALID_TRANSPORT", c"unknown transport"),

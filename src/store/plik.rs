@@ -6,7 +6,7 @@ use super::{
     base_string, basic_auth_of, check_token, transfer_deadline, BoxFuture, DownloadRequest,
     PayloadStore, UploadRequest, Uploaded,
 };
-use crate::config::{Config, RetryPolicy, DEFAULT_MIN_TRANSFER_RATE};
+use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
 use base64::Engine as _;
@@ -40,6 +40,8 @@ pub struct PlikStore {
     retry: RetryPolicy,
     /// Base of every upload's deadline, and the bound of one clean-up request.
     operation_timeout: Duration,
+    /// `link.min_transfer_rate`.
+    min_transfer_rate: u64,
     /// `X-PlikToken` for creating uploads (`Config::fileserver_token`).
     token: Option<HeaderValue>,
     /// `Authorization: Basic` from the base URL's user info, for the upload requests.
@@ -120,6 +122,7 @@ impl PlikStore {
             ttl_secs: link.ttl.as_secs().max(1),
             retry: link.retry.clone(),
             operation_timeout: config.operation_timeout,
+            min_transfer_rate: config.link.min_transfer_rate.max(1),
             token,
             basic_auth: basic_auth.flatten(),
         })
@@ -139,7 +142,7 @@ impl PlikStore {
     }
 
     /// Uploads within [`transfer_deadline`] (`operation_timeout` plus the payload's size at
-    /// [`DEFAULT_MIN_TRANSFER_RATE`]). If it fails after the upload was created (the file was
+    /// `link.min_transfer_rate`). If it fails after the upload was created (the file was
     /// refused, the transfer broke off or ran out of time), the upload is removed again.
     async fn do_upload(&self, req: UploadRequest<'_>) -> Result<Uploaded> {
         let base = self
@@ -147,7 +150,7 @@ impl PlikStore {
             .as_deref()
             .ok_or_else(|| upload_failed("no file server is configured".into()))?;
         let (dataname, len) = (req.dataname, req.data.len() as u64);
-        let deadline = transfer_deadline(self.operation_timeout, len, DEFAULT_MIN_TRANSFER_RATE);
+        let deadline = transfer_deadline(self.operation_timeout, len, self.min_transfer_rate);
         let mut created = None;
         let result = tokio::time::timeout(deadline, self.upload_steps(base, req, &mut created))
             .await
@@ -157,7 +160,7 @@ impl PlikStore {
                      (operation_timeout {} ms plus the size at {} bytes/s)",
                     deadline.as_millis(),
                     self.operation_timeout.as_millis(),
-                    DEFAULT_MIN_TRANSFER_RATE
+                    self.min_transfer_rate
                 )))
             });
         if result.is_err() {
@@ -282,12 +285,19 @@ impl PlikStore {
         req: &DownloadRequest<'_>,
         to: Option<&Path>,
     ) -> std::result::Result<Fetched, Failure> {
-        let resp = self
-            .http
-            .get(req.url)
-            .send()
+        // The first-byte deadline: a server that accepts and never answers costs one
+        // operation timeout per attempt (the message's download deadline bounds them all).
+        let resp = match tokio::time::timeout(self.operation_timeout, self.http.get(req.url).send())
             .await
-            .map_err(|e| Failure::Transient(format!("{e}")))?;
+        {
+            Ok(r) => r.map_err(|e| Failure::Transient(format!("{e}")))?,
+            Err(_) => {
+                return Err(Failure::Transient(format!(
+                    "no answer within {} ms",
+                    self.operation_timeout.as_millis()
+                )))
+            }
+        };
         let status = resp.status();
         if status != reqwest::StatusCode::OK {
             let permanent = status.is_redirection()
