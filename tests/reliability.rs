@@ -139,8 +139,13 @@ async fn sends_racing_close_fail_with_closed_and_every_ok_arrives() {
                 results
             }));
         }
+        let before = seen.lock().unwrap().len();
         started.wait().await;
-        tokio::task::yield_now().await;
+        // Close while the sends are in full flow.
+        let until = Instant::now() + Duration::from_secs(5);
+        while seen.lock().unwrap().len() < before + 200 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let closed = client.close().await;
         assert!(closed.is_ok(), "close: {closed:?}");
         let mut ok = Vec::new();
@@ -277,4 +282,150 @@ async fn server_restart_every_ok_send_arrives_or_is_reported_dropped() {
         longest < Duration::from_secs(8),
         "a send blocked {longest:?}"
     );
+}
+
+/// A file server stand-in on a real socket: `Silent` accepts and never answers; `Trickle`
+/// answers 200 with the declared length, then one byte per second.
+#[derive(Clone, Copy)]
+enum Faulty {
+    Silent,
+    Trickle,
+}
+
+async fn faulty_server(mode: Faulty, len: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                if let Faulty::Trickle = mode {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    );
+                    if s.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    for _ in 0..len {
+                        if s.write_all(b"x").await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                // Silent: hold the connection open, answer nothing.
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                drop(s);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn link_envelope(msg_id: &str, url: &str, size: usize) -> String {
+    format!(
+        r#"{{"correlation_id":"c-{msg_id}","msg_id":"{msg_id}","payloads":[{{"dataname":"x","payload_type":"binary","transport":"link","encoding":"none","size":{size},"data":"{url}/file/aaaa/bbbb/x","metadata":{{}}}}]}}"#
+    )
+}
+
+fn direct_envelope(msg_id: &str) -> String {
+    format!(
+        r#"{{"correlation_id":"c-{msg_id}","msg_id":"{msg_id}","payloads":[{{"dataname":"t","payload_type":"text","transport":"direct","encoding":"base64","size":2,"data":"aGk=","metadata":{{}}}}]}}"#
+    )
+}
+
+fn deadline_config(nats: &NatsServer) -> natsbridge::Config {
+    let mut cfg = common::config(nats, None);
+    cfg.fileserver_url = None;
+    cfg.link.allowed_origins = natsbridge::AllowedOrigins::Any;
+    cfg.link.download_timeout = Duration::from_secs(1);
+    cfg.operation_timeout = Duration::from_millis(500);
+    cfg
+}
+
+/// A silent or trickling file server fails the download within the message's deadline
+/// (`download_timeout` plus the declared size at `min_transfer_rate`), not after minutes
+/// (before the fix: 151 s silent, still blocked after 150 s trickling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_or_trickling_file_server_fails_within_the_download_deadline() {
+    let nats = NatsServer::start();
+    let client = Client::connect(deadline_config(&nats)).await.unwrap();
+    for (mode, name) in [
+        (Faulty::Silent, "silent"),
+        (Faulty::Trickle, "trickle 1 B/s"),
+    ] {
+        let url = faulty_server(mode, 2000).await;
+        let started = Instant::now();
+        let e = client
+            .smartreceive(link_envelope("m1", &url, 2000).as_bytes())
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        println!("{name}: {} after {} ms: {e}", e.code(), took.as_millis());
+        assert_eq!(e.code(), ErrorCode::DownloadFailed, "{e}");
+        assert!(e.message().contains("deadline"), "{e}");
+        // 1 s + 2000 B at 256 KiB/s; generous margin for a loaded machine.
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+        assert!(took < Duration::from_secs(6), "{name} took {took:?}");
+    }
+}
+
+/// Ordered, an envelope behind a stalled download waits at most the download's deadline;
+/// unordered, an envelope without links is delivered at once (before the fix, a direct
+/// envelope behind a trickling link had not arrived after 60 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_holds_later_envelopes_at_most_its_deadline_and_not_at_all_unordered() {
+    let nats = NatsServer::start();
+    let url = faulty_server(Faulty::Trickle, 2000).await;
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    for ordered in [true, false] {
+        let mut cfg = deadline_config(&nats);
+        cfg.ordered_subscriptions = ordered;
+        let client = Client::connect(cfg).await.unwrap();
+        let subject = format!("hol.{ordered}");
+        let sub = client.subscribe(&subject, None).await.unwrap();
+        let started = Instant::now();
+        raw.publish(subject.clone(), link_envelope("link", &url, 2000).into())
+            .await
+            .unwrap();
+        raw.publish(subject.clone(), direct_envelope("direct").into())
+            .await
+            .unwrap();
+        raw.flush().await.unwrap();
+        let mut order = Vec::new();
+        for _ in 0..2 {
+            let item = tokio::time::timeout(Duration::from_secs(10), sub.next())
+                .await
+                .expect("an item within 10 s")
+                .expect("the subscription is open");
+            let what = match item {
+                Ok(env) => env.msg_id,
+                Err(e) => {
+                    assert_eq!(e.code(), ErrorCode::DownloadFailed, "{e}");
+                    "link failed".to_owned()
+                }
+            };
+            order.push((what, started.elapsed()));
+        }
+        println!("ordered={ordered}: {order:?}");
+        if ordered {
+            assert_eq!(order[0].0, "link failed");
+            assert_eq!(order[1].0, "direct");
+            assert!(order[1].1 < Duration::from_secs(6), "held {:?}", order[1].1);
+        } else {
+            assert_eq!(order[0].0, "direct");
+            assert!(
+                order[0].1 < Duration::from_millis(900),
+                "held {:?}",
+                order[0].1
+            );
+            assert_eq!(order[1].0, "link failed");
+        }
+        client.close().await.unwrap();
+    }
 }

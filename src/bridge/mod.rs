@@ -45,6 +45,8 @@ struct Inner {
     /// What reached the server, and the task confirming it.
     ledger: Arc<delivery::Ledger>,
     echo: tokio::task::AbortHandle,
+    /// The runtime the client was made on, for the goodbye of a client dropped unclosed.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Drop for Inner {
@@ -52,6 +54,15 @@ impl Drop for Inner {
         // The echo task holds a handle on the connection: without this, a client dropped
         // without close() would keep its connection open.
         self.echo.abort();
+        if !self.closed.load(Ordering::SeqCst) {
+            // Dropped without close(): what was sent still goes out, then the connection
+            // closes (in the background; close() is the way to learn how it went).
+            let (nats, limit) = (self.nats.clone(), self.config.operation_timeout);
+            self.runtime.spawn(async move {
+                let _ = tokio::time::timeout(limit, nats.flush()).await;
+                let _ = tokio::time::timeout(limit, nats.drain()).await;
+            });
+        }
     }
 }
 
@@ -338,6 +349,7 @@ impl Client {
                 requests: tokio::sync::OnceCell::new(),
                 ledger,
                 echo,
+                runtime: tokio::runtime::Handle::current(),
                 events,
                 config,
             }),
