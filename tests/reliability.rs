@@ -130,11 +130,16 @@ async fn sends_racing_close_fail_with_closed_and_every_ok_arrives() {
             tasks.push(tokio::spawn(async move {
                 started.wait().await;
                 let mut results = Vec::new();
-                for k in 0..50 {
-                    let i = round * 1_000_000 + t * 1000 + k;
+                // Until close() stops them.
+                for k in 0..20_000 {
+                    let i = round * 1_000_000 + t * 20_000 + k;
                     let (p, o) = small(i);
                     let r = c.smartsend("race", p, o).await;
+                    let failed = r.is_err();
                     results.push((format!("m{i}"), r.map(|_| ()).map_err(|e| e.code())));
+                    if failed {
+                        break;
+                    }
                 }
                 results
             }));
