@@ -79,7 +79,7 @@ test-conformance: $(NATS_SERVER)
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c test-python test-node test-demo test-conformance
+test: lint test-decl test-rust test-c test-python test-node test-demo test-conformance test-faults
 
 fmt:
 	$(CARGO) fmt

@@ -15,7 +15,7 @@ static void test_library_functions(nb_client *unused) {
     CHECK(streq(nb_status_str(-9999), "unknown status"));
     const nb_status all[] = {NB_ERR_INVALID_ARGUMENT, NB_ERR_TIMEOUT, NB_ERR_CLOSED,
                              NB_ERR_INTERNAL, NB_ERR_NATS_CONNECTION_FAILED,
-                             NB_ERR_SLOW_CONSUMER, NB_ERR_NO_RESPONDERS,
+                             NB_ERR_SLOW_CONSUMER, NB_ERR_NO_RESPONDERS, NB_ERR_MESSAGES_DROPPED,
                              NB_ERR_INVALID_ENVELOPE, NB_ERR_INVALID_PAYLOAD_TYPE,
                              NB_ERR_INVALID_TRANSPORT, NB_ERR_INVALID_PAYLOAD,
                              NB_ERR_DESERIALIZATION_ERROR, NB_ERR_PAYLOAD_TOO_LARGE,
@@ -91,6 +91,9 @@ static void test_config_misuse(nb_client *unused) {
     CHECK_STATUS(nb_config_set_max_download_bytes(NULL, 1), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_download_retry(NULL, 1, 1, 1), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_parallel_downloads(NULL, 1), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_config_set_download_timeout_ms(NULL, 1), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_config_set_min_transfer_rate(NULL, 1), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_config_set_ordered_subscriptions(NULL, false), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_set_download_dir(NULL, "/tmp"), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_config_last_error(NULL, NULL, 0, NULL), NB_ERR_NULL_ARG);
 
@@ -135,6 +138,11 @@ static void test_config_misuse(nb_client *unused) {
     CHECK_STATUS(nb_config_set_link_ttl_s(cfg, 0), NB_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(nb_config_set_download_retry(cfg, 0, 1, 1), NB_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(nb_config_set_parallel_downloads(cfg, 0), NB_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nb_config_set_download_timeout_ms(cfg, 0), NB_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "download_timeout") != NULL);
+    CHECK_STATUS(nb_config_set_min_transfer_rate(cfg, 0), NB_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "min_transfer_rate") != NULL);
+    CHECK_STATUS(nb_config_set_ordered_subscriptions(cfg, false), NB_OK);
     CHECK_STATUS(nb_config_add_allowed_origin(cfg, ""), NB_ERR_INVALID_ARGUMENT);
     /* The config keeps its own last error, readable from any thread. */
     char buf[256];
@@ -174,6 +182,7 @@ static void test_send_options_misuse(nb_client *unused) {
     }
     CHECK_STATUS(nb_send_options_set_size_threshold(NULL, 1), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_send_options_set_fallback_to_direct(NULL, false), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_send_options_set_confirm(NULL, true), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_send_options_set_progress(NULL, NULL), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_send_options_set_progress(o, NULL), NB_OK);
     CHECK_STATUS(nb_progress_new(NULL), NB_ERR_NULL_ARG);
@@ -283,6 +292,11 @@ static void test_send_misuse(nb_client *c) {
     CHECK_STATUS(nb_client_max_payload(c, NULL), NB_ERR_NULL_ARG);
     CHECK_STATUS(nb_client_max_payload(c, &max), NB_OK);
     CHECK(max >= 1024);
+    uint64_t dropped = 7;
+    CHECK_STATUS(nb_client_dropped(NULL, &dropped), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_client_dropped(c, NULL), NB_ERR_NULL_ARG);
+    CHECK_STATUS(nb_client_dropped(c, &dropped), NB_OK);
+    CHECK(dropped == 0);
     nb_envelope *env = (nb_envelope *)GARBAGE;
     CHECK_STATUS(nb_client_smartreceive(NULL, (const uint8_t *)"{}", 2, &env), NB_ERR_NULL_ARG);
     CHECK(env == NULL);
