@@ -169,6 +169,9 @@ def main():
     bad("error_dictionary_not_json", "A dictionary payload whose bytes are not JSON.",
         envelope=p(payload_type="dictionary", data=base64.b64encode(b"{oops").decode()),
         error="DESERIALIZATION_ERROR")
+    bad("error_dictionary_not_utf8", "A dictionary payload whose JSON holds a byte that is not UTF-8.",
+        envelope=p(payload_type="dictionary", data=base64.b64encode(b'{"a":"\xff"}').decode()),
+        error="DESERIALIZATION_ERROR")
     bad("error_unknown_key_not_utf8", "A byte that is not UTF-8 in the value of a key this version "
         "does not know: a message is UTF-8 JSON throughout.",
         raw=b'{"payloads":[],"x":"\xff"}', error="INVALID_ENVELOPE")
