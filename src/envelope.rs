@@ -421,7 +421,7 @@ impl Envelope {
     /// Parses wire JSON. Direct payloads are base64-decoded; link payloads keep their URL and
     /// have no bytes yet. Missing or `null` optional keys read as empty; unknown keys are ignored.
     ///
-    /// Errors: `INVALID_ENVELOPE` (not JSON, wrong shape or field types), `INVALID_PAYLOAD_TYPE`,
+    /// Errors: `INVALID_ENVELOPE` (not UTF-8 JSON, wrong shape or field types), `INVALID_PAYLOAD_TYPE`,
     /// `INVALID_TRANSPORT`, `DESERIALIZATION_ERROR` (bad base64), `INTEGRITY_ERROR` (a direct
     /// payload whose `size` disagrees with its bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Envelope> {
@@ -436,10 +436,22 @@ impl Envelope {
 
     /// `from_json` without the fast path.
     fn from_json_general(bytes: &[u8]) -> Result<Envelope> {
-        if let Ok(typed) = serde_json::from_slice::<TypedEnvelope>(bytes) {
+        // serde_json checks UTF-8 only in the strings it reads, not in the values it skips
+        // (unknown keys): the whole message is checked once here, then parsed as text. (The
+        // fast path reads every byte of what it accepts as checked text.)
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidEnvelope,
+                format!(
+                    "message is not UTF-8 JSON: invalid byte at offset {}",
+                    e.valid_up_to()
+                ),
+            )
+        })?;
+        if let Ok(typed) = serde_json::from_str::<TypedEnvelope>(text) {
             return typed.finish();
         }
-        let raw: RawEnvelope = serde_json::from_slice(bytes).map_err(|e| {
+        let raw: RawEnvelope = serde_json::from_str(text).map_err(|e| {
             Error::new(
                 ErrorCode::InvalidEnvelope,
                 format!("message is not a JSON envelope: {e}"),
@@ -1163,22 +1175,25 @@ mod tests {
             let general = Envelope::from_json_general(case.as_bytes());
             assert_eq!(public.is_ok(), general.is_ok(), "{case}");
         }
+        let mut cases: Vec<Vec<u8>> = cases.into_iter().map(String::into_bytes).collect();
         // The golden vectors, as written by other implementations.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
                 let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-                cases.push(match v.get("raw") {
-                    Some(raw) => raw.as_str().unwrap().to_owned(),
-                    None => v["envelope"].to_string(),
+                cases.push(match (v.get("raw"), v.get("raw_hex")) {
+                    (Some(raw), _) => raw.as_str().unwrap().as_bytes().to_vec(),
+                    (None, Some(raw)) => hex::decode(raw.as_str().unwrap()).unwrap(),
+                    (None, None) => v["envelope"].to_string().into_bytes(),
                 });
             }
         }
         let mut fast_taken = 0;
         for case in &cases {
-            let general = Envelope::from_json_general(case.as_bytes());
-            if let Some(fast) = fast::parse(case.as_bytes()) {
+            let general = Envelope::from_json_general(case);
+            if let Some(fast) = fast::parse(case) {
+                let case = String::from_utf8_lossy(case);
                 fast_taken += 1;
                 match (&fast, &general) {
                     (Ok(a), Ok(b)) => assert_eq!(a, b, "{case}"),
@@ -1223,6 +1238,45 @@ mod tests {
             assert_eq!(parsed.hyphenated().to_string(), id);
         }
         assert_ne!(new_uuid(), new_uuid());
+    }
+
+    /// A message is UTF-8 JSON throughout: a byte that is not UTF-8 is refused wherever it
+    /// stands, in a value we read or in one we skip, on every parsing path.
+    #[test]
+    fn invalid_utf8_anywhere_is_refused() {
+        let ours = String::from_utf8(sample().to_json().unwrap()).unwrap();
+        // `@` marks where the bad bytes go; each template is valid with `@` as it is.
+        let templates = [
+            r#"{"payloads":[],"x":"@"}"#.to_owned(),
+            r#"{"payloads":[],"x":{"y":["@"]}}"#.to_owned(),
+            r#"{"payloads":[],"@":1}"#.to_owned(),
+            r#"{"payloads":[{"dataname":"x","payload_type":"text","transport":"direct","data":"aGk=","z":"@"}]}"#.to_owned(),
+            r#"{"payloads":[],"msg_id":"@"}"#.to_owned(),
+            r#"{"payloads":[],"metadata":{"k":"@"}}"#.to_owned(),
+            // The fast path's layout.
+            ours.replacen("\"m1\"", "\"@\"", 1),
+            ours.replacen("\"p2\"", "\"@\"", 1),
+        ];
+        let bad: [&[u8]; 5] = [
+            b"\xff",             // never in UTF-8
+            b"\xc3",             // a sequence cut short
+            b"\xc0\xaf",         // overlong
+            b"\xed\xa0\x80",     // a surrogate
+            b"\xf4\x90\x80\x80", // above U+10FFFF
+        ];
+        for t in &templates {
+            assert!(Envelope::from_json(t.as_bytes()).is_ok(), "{t}");
+            let (head, tail) = t.split_once('@').unwrap();
+            for b in bad {
+                let case = [head.as_bytes(), b, tail.as_bytes()].concat();
+                let shown = String::from_utf8_lossy(&case);
+                let e = Envelope::from_json(&case).expect_err(&shown);
+                assert_eq!(e.code(), ErrorCode::InvalidEnvelope, "{shown}: {e}");
+                assert!(e.message().contains("not UTF-8"), "{shown}: {e}");
+                let e = Envelope::from_json_general(&case).expect_err(&shown);
+                assert_eq!(e.code(), ErrorCode::InvalidEnvelope, "{shown}: {e}");
+            }
+        }
     }
 
     #[test]

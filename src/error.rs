@@ -23,7 +23,7 @@ pub enum ErrorCode {
     NatsConnectionFailed,
     /// Received bytes do not decode as their declared type (or bad base64).
     DeserializationError,
-    /// The message is not JSON, or not an envelope of the wire format.
+    /// The message is not UTF-8 JSON, or not an envelope of the wire format.
     InvalidEnvelope,
     /// Bytes given to send do not match their declared type.
     InvalidPayload,

@@ -82,37 +82,20 @@ impl PayloadType {
                 .map(BufReader::new)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))
         };
+        // serde_json checks UTF-8 only in the strings it builds, not in those it skips.
+        let text = || open().map(Utf8Checked::new);
         match self {
-            PayloadType::Text => {
-                let mut file = open()?;
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut carry = 0usize;
-                loop {
-                    let n = file
-                        .read(&mut buf[carry..])
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    let filled = carry + n;
-                    match std::str::from_utf8(&buf[..filled]) {
-                        Ok(_) => carry = 0,
-                        // An incomplete character at the end of the chunk: keep its bytes.
-                        Err(e) if e.error_len().is_none() && n > 0 => {
-                            let valid = e.valid_up_to();
-                            buf.copy_within(valid..filled, 0);
-                            carry = filled - valid;
-                        }
-                        Err(e) => return Err(format!("text payload is not valid UTF-8: {e}")),
-                    }
-                    if n == 0 {
-                        return Ok(());
-                    }
-                }
-            }
-            PayloadType::Dictionary => serde_json::from_reader::<_, serde::de::IgnoredAny>(open()?)
+            PayloadType::Text => std::io::copy(&mut text()?, &mut std::io::sink())
+                .map(|_| ())
+                .map_err(|e| match NotUtf8::inside(&e) {
+                    Some(why) => format!("text payload is {why}"),
+                    None => format!("cannot read {}: {e}", path.display()),
+                }),
+            PayloadType::Dictionary => serde_json::from_reader::<_, serde::de::IgnoredAny>(text()?)
                 .map(|_| ())
                 .map_err(|e| format!("dictionary payload is not valid JSON: {e}")),
             PayloadType::JsonTable => {
-                let mut de = serde_json::Deserializer::from_reader(open()?);
-                check_rows(&mut de)
+                check_rows(&mut serde_json::Deserializer::from_reader(text()?))
             }
             PayloadType::ArrowTable => {
                 use arrow_ipc::reader::{FileReader, StreamReader};
@@ -141,10 +124,14 @@ impl PayloadType {
             PayloadType::Text => std::str::from_utf8(bytes)
                 .map(|_| ())
                 .map_err(|e| format!("text payload is not valid UTF-8: {e}")),
-            PayloadType::Dictionary => serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-                .map(|_| ())
-                .map_err(|e| format!("dictionary payload is not valid JSON: {e}")),
-            PayloadType::JsonTable => check_json_table(bytes),
+            // serde_json checks UTF-8 only in the strings it builds, not in those it skips:
+            // the bytes are checked once, then parsed as text.
+            PayloadType::Dictionary => {
+                serde_json::from_str::<serde::de::IgnoredAny>(utf8(bytes, "dictionary")?)
+                    .map(|_| ())
+                    .map_err(|e| format!("dictionary payload is not valid JSON: {e}"))
+            }
+            PayloadType::JsonTable => check_json_table(utf8(bytes, "jsontable")?),
             PayloadType::ArrowTable => check_arrow(bytes, sending),
             PayloadType::Image | PayloadType::Audio | PayloadType::Video | PayloadType::Binary => {
                 Ok(())
@@ -153,9 +140,94 @@ impl PayloadType {
     }
 }
 
+fn utf8<'a>(bytes: &'a [u8], type_name: &str) -> std::result::Result<&'a str, String> {
+    std::str::from_utf8(bytes).map_err(|e| format!("{type_name} payload is not valid UTF-8: {e}"))
+}
+
 /// A jsontable is a JSON array whose elements are all objects.
-fn check_json_table(bytes: &[u8]) -> std::result::Result<(), String> {
-    check_rows(&mut serde_json::Deserializer::from_slice(bytes))
+fn check_json_table(text: &str) -> std::result::Result<(), String> {
+    check_rows(&mut serde_json::Deserializer::from_str(text))
+}
+
+/// A reader passing on the bytes of `R` as long as they are UTF-8, failing with
+/// `InvalidData` (a [`NotUtf8`] inside) at the first byte that is not, or at an end inside a
+/// character. Chunk by chunk, without holding more.
+struct Utf8Checked<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    /// `buf[start..valid]` is checked and not yet read; `buf[valid..filled]` is the start of a
+    /// character cut by the chunk's end.
+    start: usize,
+    valid: usize,
+    filled: usize,
+    /// Bytes of the stream before `buf[0]`, for the offset in errors.
+    before: u64,
+}
+
+/// What `Utf8Checked` found, carried in its `io::Error`: the offset and what is wrong there.
+#[derive(Debug)]
+struct NotUtf8(String);
+
+impl NotUtf8 {
+    /// The `NotUtf8` inside `e`, if it is one.
+    fn inside(e: &std::io::Error) -> Option<&NotUtf8> {
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    }
+}
+
+impl fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not valid UTF-8 ({})", self.0)
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
+
+impl<R> Utf8Checked<R> {
+    fn new(inner: R) -> Self {
+        Utf8Checked {
+            inner,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            start: 0,
+            valid: 0,
+            filled: 0,
+            before: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Utf8Checked<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.start == self.valid {
+            // Keep the cut character's bytes, then read more after them.
+            self.buf.copy_within(self.valid..self.filled, 0);
+            self.before += self.valid as u64;
+            self.filled -= self.valid;
+            (self.start, self.valid) = (0, 0);
+            let n = self.inner.read(&mut self.buf[self.filled..])?;
+            self.filled += n;
+            match std::str::from_utf8(&self.buf[..self.filled]) {
+                Ok(_) if n == 0 => return Ok(0),
+                Ok(_) => self.valid = self.filled,
+                Err(e) if e.error_len().is_none() && n > 0 => self.valid = e.valid_up_to(),
+                Err(e) => {
+                    let at = self.before + e.valid_up_to() as u64;
+                    let why = match e.error_len() {
+                        Some(_) => format!("invalid byte at offset {at}"),
+                        None => format!("ends inside a character at offset {at}"),
+                    };
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        NotUtf8(why),
+                    ));
+                }
+            }
+        }
+        let n = out.len().min(self.valid - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
 }
 
 fn check_rows<'de, R: serde_json::de::Read<'de>>(
@@ -299,6 +371,30 @@ mod tests {
         assert!(PayloadType::Binary.validate_outgoing(&[0, 1, 2]).is_ok());
     }
 
+    /// JSON is UTF-8 throughout: in a value that is only skipped as well as in one read.
+    #[test]
+    fn json_payloads_must_be_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        for (t, bytes) in [
+            (PayloadType::Dictionary, &b"{\"a\":\"\xff\"}"[..]),
+            (PayloadType::Dictionary, b"{\"\xc3\":1}"),
+            (PayloadType::JsonTable, b"[{\"a\":\"\xed\xa0\x80\"}]"),
+            (PayloadType::JsonTable, b"[{\"\xff\":1}]"),
+        ] {
+            let shown = String::from_utf8_lossy(bytes);
+            let e = t.validate_outgoing(bytes).expect_err(&shown);
+            assert_eq!(e.code(), ErrorCode::InvalidPayload, "{shown}");
+            let e = t.validate_incoming(bytes).expect_err(&shown);
+            assert_eq!(e.code(), ErrorCode::DeserializationError, "{shown}");
+            assert!(e.message().contains("UTF-8"), "{shown}: {e}");
+            let path = dir.path().join("payload");
+            std::fs::write(&path, bytes).unwrap();
+            let e = t.validate_incoming_file(&path).expect_err(&shown);
+            assert_eq!(e.code(), ErrorCode::DeserializationError, "{shown}");
+            assert!(e.message().contains("UTF-8"), "{shown}: {e}");
+        }
+    }
+
     #[test]
     fn file_validation_matches_memory_validation() {
         let dir = tempfile::tempdir().unwrap();
@@ -311,6 +407,22 @@ mod tests {
             (PayloadType::Text, text[..text.len() - 1].to_vec()),
             (PayloadType::Dictionary, br#"{"a":[1,{"b":null}]}"#.to_vec()),
             (PayloadType::Dictionary, b"{".to_vec()),
+            (
+                PayloadType::Dictionary,
+                [&b"[\""[..], &text, b"\"]"].concat(),
+            ),
+            (
+                PayloadType::Dictionary,
+                [&b"[\""[..], &text, b"\xff\"]"].concat(),
+            ),
+            (
+                PayloadType::Dictionary,
+                [&b"[\""[..], &text[..text.len() - 1], b"\"]"].concat(),
+            ),
+            (
+                PayloadType::JsonTable,
+                [&b"[{\"a\":\""[..], &text, b"\xc3\"}]"].concat(),
+            ),
             (PayloadType::JsonTable, br#"[{"a":1},{}]"#.to_vec()),
             (PayloadType::JsonTable, br#"[{"a":1},2]"#.to_vec()),
             (PayloadType::ArrowTable, b"nope".to_vec()),
@@ -319,10 +431,11 @@ mod tests {
         for (i, (t, bytes)) in cases.into_iter().enumerate() {
             let path = dir.path().join(i.to_string());
             std::fs::write(&path, &bytes).unwrap();
+            let (file, memory) = (t.validate_incoming_file(&path), t.validate_incoming(&bytes));
             assert_eq!(
-                t.validate_incoming_file(&path).is_ok(),
-                t.validate_incoming(&bytes).is_ok(),
-                "case {i} ({t})"
+                file.is_ok(),
+                memory.is_ok(),
+                "case {i} ({t}): {file:?} {memory:?}"
             );
         }
     }

@@ -25,11 +25,15 @@ fn vectors() -> Vec<(PathBuf, Value)> {
     out
 }
 
+/// The exact message of a vector: its `raw` text, its `raw_hex` bytes, or its `envelope`.
 fn message(v: &Value) -> Vec<u8> {
-    match v.get("raw") {
-        Some(raw) => raw.as_str().unwrap().as_bytes().to_vec(),
-        None => serde_json::to_vec(&v["envelope"]).unwrap(),
+    if let Some(raw) = v.get("raw") {
+        return raw.as_str().unwrap().as_bytes().to_vec();
     }
+    if let Some(raw) = v.get("raw_hex") {
+        return hex::decode(raw.as_str().unwrap()).unwrap();
+    }
+    serde_json::to_vec(&v["envelope"]).unwrap()
 }
 
 /// The arrowtable value as {"column": [values...]}.

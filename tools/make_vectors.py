@@ -3,7 +3,8 @@
 
 Each vector is one JSON file:
   {"name", "description",
-   "envelope": {...}  or  "raw": "<exact message text>",
+   "envelope": {...}  or  "raw": "<exact message text>"
+                      or  "raw_hex": "<exact message bytes, hex>" (for bytes that are not UTF-8),
    "expect": {header fields..., "payloads": [{"dataname", "payload_type", "transport", "size",
               "sha256", "value"?}]}        -- for messages every implementation must decode
    or "expect_error": "CODE"}               -- for messages every implementation must refuse
@@ -74,7 +75,9 @@ def expect_header(env):
 
 def write(name, description, envelope=None, raw=None, values=None, error=None):
     v = {"name": name, "description": description}
-    if raw is not None:
+    if isinstance(raw, bytes):
+        v["raw_hex"] = raw.hex()
+    elif raw is not None:
         v["raw"] = raw
     else:
         v["envelope"] = envelope
@@ -166,6 +169,14 @@ def main():
     bad("error_dictionary_not_json", "A dictionary payload whose bytes are not JSON.",
         envelope=p(payload_type="dictionary", data=base64.b64encode(b"{oops").decode()),
         error="DESERIALIZATION_ERROR")
+    bad("error_dictionary_not_utf8", "A dictionary payload whose JSON holds a byte that is not UTF-8.",
+        envelope=p(payload_type="dictionary", data=base64.b64encode(b'{"a":"\xff"}').decode()),
+        error="DESERIALIZATION_ERROR")
+    bad("error_unknown_key_not_utf8", "A byte that is not UTF-8 in the value of a key this version "
+        "does not know: a message is UTF-8 JSON throughout.",
+        raw=b'{"payloads":[],"x":"\xff"}', error="INVALID_ENVELOPE")
+    bad("error_header_not_utf8", "A byte that is not UTF-8 in a header field.",
+        raw=b'{"msg_id":"m\xc3","payloads":[]}', error="INVALID_ENVELOPE")
     bad("error_size_mismatch", "A direct payload whose size disagrees with its bytes.",
         envelope=p(size=3), error="INTEGRITY_ERROR")
 

@@ -4,8 +4,8 @@ has no JSON parser.
 
     python3 tests/c/vectors_flat.py OUT_DIR
 
-Writes OUT_DIR/<name>.msg, the exact message of each vector (its "raw" text, or its
-"envelope" written with json.dumps as the other suites do), and OUT_DIR/index.txt, one record
+Writes OUT_DIR/<name>.msg, the exact message of each vector (its "raw" text, its
+"raw_hex" bytes, or its "envelope" written with json.dumps as the other suites do), and OUT_DIR/index.txt, one record
 per vector, one item per line, items separated by single spaces; every string is hex of its
 UTF-8 bytes, "-" standing for the empty string:
 
@@ -43,8 +43,11 @@ def main() -> int:
     for path in files:
         v = json.loads(path.read_text(encoding="utf-8"))
         name = v["name"]
-        message = v["raw"] if "raw" in v else json.dumps(v["envelope"])
-        (out / f"{name}.msg").write_bytes(message.encode("utf-8"))
+        if "raw_hex" in v:
+            message = bytes.fromhex(v["raw_hex"])
+        else:
+            message = (v["raw"] if "raw" in v else json.dumps(v["envelope"])).encode("utf-8")
+        (out / f"{name}.msg").write_bytes(message)
         lines.append(f"vector {name} {name}.msg")
         if "expect_error" in v:
             lines.append(f"error {v['expect_error']}")

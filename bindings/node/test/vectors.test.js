@@ -36,7 +36,12 @@ const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex'
 for (const file of files) {
   test(`vector ${file}`, async () => {
     const v = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'));
-    const message = v.raw !== undefined ? v.raw : JSON.stringify(v.envelope);
+    const message =
+      v.raw !== undefined
+        ? v.raw
+        : v.raw_hex !== undefined
+          ? Buffer.from(v.raw_hex, 'hex')
+          : JSON.stringify(v.envelope);
     const receiving = nb.smartreceive(message, { fileserverUrl: null });
     if (v.expect_error) {
       await assert.rejects(receiving, (e) => {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Union
 
 import pyarrow as pa
 import pytest
@@ -30,7 +30,11 @@ def load(path: Path) -> Dict[str, Any]:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 async def test_vector(path: Path) -> None:
     v = load(path)
-    message = v["raw"] if "raw" in v else json.dumps(v["envelope"])
+    message: Union[str, bytes]
+    if "raw_hex" in v:
+        message = bytes.fromhex(v["raw_hex"])
+    else:
+        message = v["raw"] if "raw" in v else json.dumps(v["envelope"])
     if "expect_error" in v:
         with pytest.raises(natsbridge.NatsBridgeError) as err:
             await natsbridge.smartreceive(message, fileserver_url="", use_env=False)

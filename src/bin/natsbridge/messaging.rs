@@ -1,6 +1,7 @@
 //! `send`, `listen` and `request`: the bridge for people at a terminal.
 
 use crate::args::{self, flag, many, value, Parsed};
+use natsbridge::log::printable;
 use natsbridge::store::safe_file_name;
 use natsbridge::{
     AllowedOrigins, Client, Config, Credentials, Envelope, Error, ErrorCode, OutgoingPayload,
@@ -211,8 +212,13 @@ fn parse_payload(spec: &str) -> Result<OutgoingPayload, String> {
     Ok(OutgoingPayload::new(name, payload_type, data))
 }
 
+/// Prints an error: its message and correlation id may carry text from the network.
+fn print_error(e: &Error) {
+    eprintln!("natsbridge: {}", printable(&e.to_string()));
+}
+
 fn fail(e: &Error) -> ExitCode {
-    eprintln!("natsbridge: {e}");
+    print_error(e);
     let hint = match e.code() {
         ErrorCode::NatsConnectionFailed => {
             Some("is nats-server running? Point to it with --nats URL or NATS_URL.")
@@ -440,7 +446,7 @@ pub fn listen(argv: &[String]) -> ExitCode {
                 }
                 Some(Some(Err(e))) => {
                     // A message we could not decode: report it and keep listening.
-                    eprintln!("natsbridge: {e}");
+                    print_error(&e);
                 }
             }
             let _ = std::io::stdout().flush();
@@ -472,22 +478,16 @@ fn human(n: u64) -> String {
     }
 }
 
-/// A one-line description of a payload's content.
+/// A one-line description of a payload's content, with what came from the network made
+/// printable.
 fn preview(p: &natsbridge::Payload) -> String {
     let bytes = p.bytes().unwrap_or_default();
-    let clip = |s: &str| {
-        let one_line: String = s
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if one_line.chars().count() > 60 {
-            format!("{}…", one_line.chars().take(60).collect::<String>())
-        } else {
-            one_line
-        }
+    let clip = |s: &str| match s.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", printable(&s[..end])),
+        None => printable(s).into_owned(),
     };
-    match p.payload_type {
-        PayloadType::Text => format!("{:?}", clip(&String::from_utf8_lossy(bytes))),
+    let described = match p.payload_type {
+        PayloadType::Text => format!("\"{}\"", clip(&String::from_utf8_lossy(bytes))),
         PayloadType::Dictionary => clip(&String::from_utf8_lossy(bytes)),
         PayloadType::JsonTable => match serde_json::from_slice::<Vec<serde_json::Value>>(bytes) {
             Ok(rows) => {
@@ -502,13 +502,20 @@ fn preview(p: &natsbridge::Payload) -> String {
         },
         PayloadType::ArrowTable => arrow_preview(bytes),
         _ => {
-            let sha = p.sha256().map(|s| s.to_owned()).unwrap_or_else(|| {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(bytes))
-            });
-            format!("sha256 {}…", &sha[..16.min(sha.len())])
+            // A link payload's declared sha256 was checked against its bytes when fetched; a
+            // direct payload's metadata is only what the sender claims.
+            let sha = p
+                .sha256()
+                .filter(|_| p.transport == Transport::Link)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(bytes))
+                });
+            format!("sha256 {}…", sha.chars().take(16).collect::<String>())
         }
-    }
+    };
+    printable(&described).into_owned()
 }
 
 fn arrow_preview(bytes: &[u8]) -> String {
@@ -527,14 +534,18 @@ fn arrow_preview(bytes: &[u8]) -> String {
 
 fn print_envelope(env: &Envelope, saved: Option<&Path>) {
     let mut out = String::new();
+    // Every value shown comes from the network.
     let field = |out: &mut String, name: &str, v: &str| {
         if !v.is_empty() {
-            out.push_str(&format!("  {name:<16} {v}\n"));
+            out.push_str(&format!("  {name:<16} {}\n", printable(v)));
         }
     };
     out.push_str(&format!(
         "── {} on {} [{}] at {}\n",
-        env.msg_id, env.send_to, env.msg_purpose, env.timestamp
+        printable(&env.msg_id),
+        printable(&env.send_to),
+        printable(&env.msg_purpose),
+        printable(&env.timestamp)
     ));
     field(&mut out, "correlation_id", &env.correlation_id);
     let sender = match (env.sender_name.as_str(), env.sender_id.as_str()) {
@@ -557,7 +568,7 @@ fn print_envelope(env: &Envelope, saved: Option<&Path>) {
     for p in &env.payloads {
         out.push_str(&format!(
             "  • {:<14} {:<10} {:<6} {:>10}  {}\n",
-            p.dataname,
+            printable(&p.dataname),
             p.payload_type.as_str(),
             p.transport.as_str(),
             human(p.size),
@@ -565,7 +576,10 @@ fn print_envelope(env: &Envelope, saved: Option<&Path>) {
         ));
     }
     if let Some(dir) = saved {
-        out.push_str(&format!("  saved to {}\n", dir.display()));
+        out.push_str(&format!(
+            "  saved to {}\n",
+            printable(&dir.display().to_string())
+        ));
     }
     print!("{out}");
 }

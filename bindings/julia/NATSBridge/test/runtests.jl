@@ -126,7 +126,9 @@ const ROWS = [Dict{String,Any}("id" => 1, "name" => "a"), Dict{String,Any}("id" 
         end
         @testset "$file" for file in files
             v = NATSBridge.parse_json(read(joinpath(dir, file), String))
-            message = haskey(v, "raw") ? v["raw"] : NATSBridge.JSON.json(v["envelope"])
+            message = haskey(v, "raw") ? v["raw"] :
+                      haskey(v, "raw_hex") ? hex2bytes(v["raw_hex"]) :
+                      NATSBridge.JSON.json(v["envelope"])
             if haskey(v, "expect_error")
                 err = try
                     smartreceive(message; fileserver_url = "")
