@@ -417,6 +417,13 @@ impl DeliveryQueue {
             Err(TryLockError::WouldBlock) => return None,
         };
         if src.ended || src.in_flight > 0 || !self.lock().items.is_empty() {
+            if src.in_flight > 0 && !src.ended {
+                // The pump is fetching links: the arrival that woke this consumer is the
+                // pump's to read (unordered, it is delivered at once; ordered, its own links
+                // start downloading).
+                drop(src);
+                self.router.pump.wake();
+            }
             return None;
         }
         let mut ready = std::mem::take(&mut src.scratch);
