@@ -166,6 +166,24 @@ export interface ConnectOptions {
   downloadRetry?: { maxAttempts?: number; baseDelay?: number; maxDelay?: number };
   /** Link payloads one receiver downloads at once (default 4). */
   parallelDownloads?: number;
+  /**
+   * Base of a received message's download deadline, ms (default 30000): all its link payloads,
+   * retries included, must arrive within this plus their declared sizes at `minTransferRate`,
+   * or it fails with DOWNLOAD_FAILED.
+   */
+  downloadTimeout?: number;
+  /**
+   * Slowest transfer tolerated, bytes per second (default 262144): the part of a download's
+   * and of an upload's deadline (`operationTimeout` + size / rate) that grows with its size.
+   */
+  minTransferRate?: number;
+  /**
+   * Whether subscriptions deliver envelopes in order of arrival (true, the default: an
+   * envelope waits for the link downloads of those before it, at most their deadline) or as
+   * soon as each is decoded (false: envelopes without link payloads never wait behind a
+   * download).
+   */
+  orderedSubscriptions?: boolean;
 }
 
 /**
@@ -188,6 +206,13 @@ export interface SendOptions {
   sizeThreshold?: number;
   /** Whether a failed upload falls back to direct for this send. */
   fallbackToDirect?: boolean;
+  /**
+   * Resolve only once the NATS server confirmed it received the envelope (a round trip):
+   * rejects with MessagesDroppedError when the connection dropped first, TimeoutError when no
+   * confirmation came within `operationTimeout` (the envelope may then be lost). Default false:
+   * resolve once the envelope is handed to the connection.
+   */
+  confirm?: boolean;
 }
 
 export interface RequestOptions extends SendOptions {
@@ -218,6 +243,12 @@ export class Client {
   readonly isClosed: boolean;
   /** The largest message the server accepts (announced at connect). */
   readonly maxPayload: number;
+  /**
+   * Messages handed to the connection that the server had not confirmed when the connection
+   * dropped, since connect: they may not have arrived (an upper bound). `flush()` and `close()`
+   * report them as MessagesDroppedError. Still readable after close (the final count).
+   */
+  readonly dropped: number;
 
   /**
    * smartsend: serializes each payload, sends small ones inline and large ones through the
@@ -234,11 +265,17 @@ export class Client {
   request(subject: string, payloads: readonly PayloadInput[], options?: RequestOptions): Promise<Envelope>;
   /** Replies to a received envelope, on its `reply_to`. */
   reply(request: Envelope, payloads: readonly PayloadInput[], options?: SendOptions): Promise<[Envelope, string]>;
-  /** Waits until everything published so far has reached the server. */
+  /**
+   * Waits until the server has confirmed everything published so far. Rejects with
+   * MessagesDroppedError, once, for messages sent since the last report that were not confirmed
+   * when the connection dropped (see `dropped`).
+   */
   flush(): Promise<void>;
   /**
    * Publishes the sends made before it, flushes and closes the connection; subscriptions end
-   * after delivering what they already received. Calling it again returns the same promise.
+   * after delivering what they already received; sends racing it reject with ClosedError.
+   * Rejects with MessagesDroppedError as `flush()` does (the client is closed all the same).
+   * Calling it again returns the same promise.
    * (A client dropped without it is freed once garbage-collected: a safety net, not a close.)
    */
   close(): Promise<void>;
@@ -301,6 +338,7 @@ export type ErrorCode =
   | 'NATS_CONNECTION_FAILED'
   | 'SLOW_CONSUMER'
   | 'NO_RESPONDERS'
+  | 'MESSAGES_DROPPED'
   | 'INVALID_ENVELOPE'
   | 'INVALID_PAYLOAD_TYPE'
   | 'INVALID_TRANSPORT'
@@ -350,6 +388,14 @@ export class InternalError extends CodedError<'INTERNAL' | 'PANIC' | 'BUFFER_TOO
 export class NatsConnectionFailedError extends CodedError<'NATS_CONNECTION_FAILED'> {}
 export class SlowConsumerError extends CodedError<'SLOW_CONSUMER'> {}
 export class NoRespondersError extends CodedError<'NO_RESPONDERS'> {}
+/**
+ * Messages handed to the connection were not confirmed by the server when the connection to NATS
+ * dropped: they may not have arrived. From `flush()`, `close()` and a send with `confirm`.
+ */
+export class MessagesDroppedError extends CodedError<'MESSAGES_DROPPED'> {
+  /** How many messages this error reports (1 for a confirmed send's own). */
+  readonly dropped: number;
+}
 export class InvalidEnvelopeError extends CodedError<'INVALID_ENVELOPE'> {}
 export class InvalidPayloadTypeError extends CodedError<'INVALID_PAYLOAD_TYPE'> {}
 export class InvalidTransportError extends CodedError<'INVALID_TRANSPORT'> {}

@@ -181,6 +181,7 @@ class Client {
   #sendQueue = [];
   #sendHead = 0;
   #draining = null;
+  #dropped = 0; // the last count read (kept once the client is released)
 
   /** @internal Use `connect()`. */
   constructor(ptr) {
@@ -203,6 +204,21 @@ class Client {
     const out = [0];
     check(fn.nb_client_max_payload(h, out));
     return Number(out[0]);
+  }
+
+  /**
+   * Messages this client handed to the connection that the server had not confirmed when the
+   * connection dropped, since connect: they may not have arrived (an upper bound). flush() and
+   * close() report them as MessagesDroppedError; a send with `confirm` rejects with its own.
+   * Still readable once the client is closed (the final count).
+   */
+  get dropped() {
+    const h = this.#h.ptr;
+    if (h === null) return this.#dropped;
+    const out = [0];
+    check(fn.nb_client_dropped(h, out));
+    this.#dropped = Number(out[0]);
+    return this.#dropped;
   }
 
   /**
@@ -236,21 +252,21 @@ class Client {
 
   /** @internal smartsend of payloads already serialized by preparePayloads. */
   [SEND_PREPARED](subject, prepared, options) {
-    return this.#send(subject, prepared, makeSendOptions(options));
+    return this.#send(subject, prepared, options);
   }
 
   /**
-   * Publishes one envelope, after every send made before it on this client; frees `opts`.
-   * On this thread when nothing is queued and the library can publish at once, else on the
-   * pool (and the sends made meanwhile queue behind it).
+   * Publishes one envelope with send `options`, after every send made before it on this
+   * client. On this thread when nothing is queued and the library can publish at once, else
+   * on the pool (and the sends made meanwhile queue behind it); a confirmed send waits for the
+   * server, so always on the pool.
    * @returns {Promise<[Envelope, string]>}
    */
-  #send(subject, { records, values, size }, opts) {
-    if (this.#state !== 'open') {
-      fn.nb_send_options_free(opts);
-      return Promise.reject(closedError('client'));
-    }
-    const job = { subject, records, values, size, opts, trySync: size <= SYNC_SEND_MAX_BYTES, resolve: null, reject: null };
+  #send(subject, { records, values, size }, options) {
+    if (this.#state !== 'open') return Promise.reject(closedError('client'));
+    const opts = makeSendOptions(options);
+    const trySync = size <= SYNC_SEND_MAX_BYTES && options.confirm !== true;
+    const job = { subject, records, values, size, opts, trySync, resolve: null, reject: null };
     if (this.#draining === null && job.trySync && takeSyncTurn(size)) {
       let sent;
       try {
@@ -429,10 +445,14 @@ class Client {
     for (const [key, from] of REPLY_DEFAULTS) {
       if (opts[key] === undefined || opts[key] === null) opts[key] = head[from] ?? '';
     }
-    return this.#send(head.reply_to, prepared, makeSendOptions(opts));
+    return this.#send(head.reply_to, prepared, opts);
   }
 
-  /** Waits until everything published so far has reached the server. */
+  /**
+   * Waits until the server has confirmed everything published so far. Rejects with
+   * MessagesDroppedError when messages sent since the last report were not confirmed when the
+   * connection to NATS dropped (they may be lost; each is reported once, see `dropped`).
+   */
   async flush() {
     await this.#call(fn.nb_client_flush);
   }
@@ -455,6 +475,7 @@ class Client {
     await this.#h.use(async (h) => {
       const st = await callAsync(fn.nb_client_close, h);
       if (st !== status.OK && st !== status.CLOSED) error = fromStatus(st, detail.client(h));
+      void this.dropped; // keep the final count
     });
     await Promise.allSettled([...this.#ops]);
     await Promise.allSettled([...this.#subs].map((ref) => ref.deref()?.close()));

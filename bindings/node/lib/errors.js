@@ -35,6 +35,7 @@ const CODES = {
   NATS_CONNECTION_FAILED: 'NatsConnectionFailedError',
   SLOW_CONSUMER: 'SlowConsumerError',
   NO_RESPONDERS: 'NoRespondersError',
+  MESSAGES_DROPPED: 'MessagesDroppedError',
   INVALID_ENVELOPE: 'InvalidEnvelopeError',
   INVALID_PAYLOAD_TYPE: 'InvalidPayloadTypeError',
   INVALID_TRANSPORT: 'InvalidTransportError',
@@ -71,6 +72,17 @@ for (const [code, name] of Object.entries(CODES)) {
   classes[name] = cls;
   byCode[code] = cls;
 }
+
+// A MESSAGES_DROPPED error says how many messages it reports: "N message(s) ..." (one for a
+// confirmed send's own).
+const DROPPED = /(?:^|: )(\d+) message\(s\)/;
+Object.defineProperty(classes.MessagesDroppedError.prototype, 'dropped', {
+  /** The number of messages this error reports as possibly lost. */
+  get() {
+    const found = DROPPED.exec(this.message);
+    return found ? Number(found[1]) : 1;
+  },
+});
 
 /** Makes the error for `code` (a wire code or a boundary code) with `message`. */
 function makeError(code, message, options = {}) {

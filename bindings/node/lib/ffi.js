@@ -16,7 +16,8 @@
 // files (nb_config_set_download_dir, nb_envelope_payload_file).
 //
 // nb_client_try_smartsend is the one send made on the JavaScript thread: it never waits (it
-// answers WOULD_BLOCK instead, and the send goes to nb_client_smartsend on the pool).
+// answers WOULD_BLOCK instead, and the send goes to nb_client_smartsend on the pool). A send
+// with `confirm` waits for the server by definition: it goes to the pool without trying.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -115,6 +116,7 @@ const fn = {
     'nb_status nb_client_reply(const nb_client *client, const nb_envelope *request, const nb_payload_in *payloads, size_t payload_count, const nb_send_options *options, _Out_ nb_envelope **out_envelope, char **out_json)',
   ),
   nb_client_max_payload: lib.func('nb_status nb_client_max_payload(const nb_client *client, _Out_ size_t *out)'),
+  nb_client_dropped: lib.func('nb_status nb_client_dropped(const nb_client *client, _Out_ uint64_t *out)'),
   nb_client_last_error: lib.func(
     'nb_status nb_client_last_error(const nb_client *client, char *buf, size_t cap, _Out_ size_t *needed)',
   ),
@@ -167,6 +169,13 @@ const fn = {
     'nb_status nb_config_set_download_retry(nb_config *cfg, uint32_t max_attempts, uint64_t base_delay_ms, uint64_t max_delay_ms)',
   ),
   nb_config_set_parallel_downloads: lib.func('nb_status nb_config_set_parallel_downloads(nb_config *cfg, size_t n)'),
+  nb_config_set_download_timeout_ms: lib.func('nb_status nb_config_set_download_timeout_ms(nb_config *cfg, uint64_t ms)'),
+  nb_config_set_min_transfer_rate: lib.func(
+    'nb_status nb_config_set_min_transfer_rate(nb_config *cfg, uint64_t bytes_per_second)',
+  ),
+  nb_config_set_ordered_subscriptions: lib.func(
+    'nb_status nb_config_set_ordered_subscriptions(nb_config *cfg, bool ordered)',
+  ),
   nb_config_last_error: lib.func(
     'nb_status nb_config_last_error(const nb_config *cfg, char *buf, size_t cap, _Out_ size_t *needed)',
   ),
@@ -216,6 +225,7 @@ const fn = {
   nb_send_options_set_fallback_to_direct: lib.func(
     'nb_status nb_send_options_set_fallback_to_direct(nb_send_options *opts, bool fallback)',
   ),
+  nb_send_options_set_confirm: lib.func('nb_status nb_send_options_set_confirm(nb_send_options *opts, bool confirm)'),
 
   // subscription
   nb_subscription_next_batch: lib.func(
@@ -258,6 +268,7 @@ const status = Object.freeze({
   NATS_CONNECTION_FAILED: -10,
   SLOW_CONSUMER: -11,
   NO_RESPONDERS: -12,
+  MESSAGES_DROPPED: -13,
   INVALID_ENVELOPE: -20,
   INVALID_PAYLOAD_TYPE: -21,
   INVALID_TRANSPORT: -22,

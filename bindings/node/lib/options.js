@@ -30,6 +30,9 @@ const CONFIG_KEYS = new Set([
   'maxDownloadBytes',
   'downloadRetry',
   'parallelDownloads',
+  'downloadTimeout',
+  'minTransferRate',
+  'orderedSubscriptions',
 ]);
 
 const ENVELOPE_KEYS = [
@@ -43,7 +46,7 @@ const ENVELOPE_KEYS = [
   'reply_to',
   'reply_to_msg_id',
 ];
-const SEND_KEYS = new Set([...ENVELOPE_KEYS, 'metadata', 'sizeThreshold', 'fallbackToDirect']);
+const SEND_KEYS = new Set([...ENVELOPE_KEYS, 'metadata', 'sizeThreshold', 'fallbackToDirect', 'confirm']);
 
 function invalid(msg) {
   return makeError('INVALID_ARGUMENT', msg);
@@ -171,6 +174,15 @@ function applyConfig(cfg, o) {
   if (o.parallelDownloads !== undefined) {
     set(fn.nb_config_set_parallel_downloads(cfg, count(o.parallelDownloads, 'parallelDownloads', { min: 1 })));
   }
+  if (o.downloadTimeout !== undefined) {
+    set(fn.nb_config_set_download_timeout_ms(cfg, count(o.downloadTimeout, 'downloadTimeout', { min: 1 })));
+  }
+  if (o.minTransferRate !== undefined) {
+    set(fn.nb_config_set_min_transfer_rate(cfg, count(o.minTransferRate, 'minTransferRate', { min: 1 })));
+  }
+  if (o.orderedSubscriptions !== undefined) {
+    set(fn.nb_config_set_ordered_subscriptions(cfg, bool(o.orderedSubscriptions, 'orderedSubscriptions')));
+  }
 }
 
 /**
@@ -198,6 +210,7 @@ function makeSendOptions(o = {}) {
     if (o.fallbackToDirect !== undefined) {
       check(fn.nb_send_options_set_fallback_to_direct(opts, bool(o.fallbackToDirect, 'fallbackToDirect')));
     }
+    if (o.confirm !== undefined) check(fn.nb_send_options_set_confirm(opts, bool(o.confirm, 'confirm')));
   } catch (e) {
     fn.nb_send_options_free(opts);
     throw e;

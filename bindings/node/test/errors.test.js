@@ -4,9 +4,12 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
+const path = require('node:path');
 const nb = require('..');
-const { startFileServer, uniqueSubject, withClient } = require('./helpers');
+const { makeError, fromStatus } = require('../lib/errors');
+const { REPO, startFileServer, uniqueSubject, withClient } = require('./helpers');
 
 let servers;
 let client;
@@ -188,6 +191,7 @@ test('every wire code has its class, exported, with the code on instances', () =
     NATS_CONNECTION_FAILED: 'NatsConnectionFailedError',
     SLOW_CONSUMER: 'SlowConsumerError',
     NO_RESPONDERS: 'NoRespondersError',
+    MESSAGES_DROPPED: 'MessagesDroppedError',
     INVALID_ENVELOPE: 'InvalidEnvelopeError',
     INVALID_PAYLOAD_TYPE: 'InvalidPayloadTypeError',
     INVALID_TRANSPORT: 'InvalidTransportError',
@@ -204,4 +208,27 @@ test('every wire code has its class, exported, with the code on instances', () =
     assert.equal(e.code, code);
     assert.ok(e instanceof nb.NatsBridgeError);
   }
+  // Every NB_ERR_* of the header has its class: a new status cannot go unnoticed.
+  const header = fs.readFileSync(path.join(REPO, 'include', 'natsbridge.h'), 'utf8');
+  const wire = [...header.matchAll(/#define NB_ERR_(\w+) (-\d+)/g)].filter(([, , n]) => Number(n) > -100);
+  assert.ok(wire.length >= 17);
+  for (const [, code, n] of wire) {
+    assert.ok(codes[code], `no class for ${code}`);
+    const e = makeError(code, `${code}: m`, { status: Number(n) });
+    assert.equal(e.name, codes[code]);
+    assert.equal(e.status, Number(n));
+  }
+});
+
+test('MESSAGES_DROPPED: the library status maps to MessagesDroppedError, which says how many', () => {
+  const many = fromStatus(-13, () => 'MESSAGES_DROPPED: 7 message(s) were handed to the connection but not confirmed');
+  assert.ok(many instanceof nb.MessagesDroppedError && many instanceof nb.NatsBridgeError);
+  assert.equal(many.code, 'MESSAGES_DROPPED');
+  assert.equal(many.status, -13);
+  assert.equal(many.dropped, 7);
+  const one = fromStatus(-13, () => 'MESSAGES_DROPPED: the connection to NATS was lost before the server confirmed the message (correlation_id c-1)');
+  assert.equal(one.dropped, 1);
+  assert.equal(one.correlationId, 'c-1');
+  // Without the library's message: its static text.
+  assert.match(fromStatus(-13, null).message, /MESSAGES_DROPPED/);
 });

@@ -80,6 +80,10 @@ class SendOptions(TypedDict, total=False):
     size_threshold: int  # bytes; payloads at least this large go by link
     fallback_to_direct: bool  # when an upload fails and the envelope fits inline
     progress: "Progress"  # upload progress of this send, to poll while it runs
+    # Return only once the NATS server confirmed it received the envelope (one round trip):
+    # MessagesDroppedError when the connection dropped first, TimeoutError when no
+    # confirmation came within operation_timeout.
+    confirm: bool
 
 
 _SEND_TEXT_OPTIONS = (
@@ -94,7 +98,8 @@ _SEND_TEXT_OPTIONS = (
     "reply_to_msg_id",
 )
 SEND_OPTION_NAMES = frozenset(
-    _SEND_TEXT_OPTIONS + ("metadata", "size_threshold", "fallback_to_direct", "progress")
+    _SEND_TEXT_OPTIONS
+    + ("metadata", "size_threshold", "fallback_to_direct", "progress", "confirm")
 )
 
 
@@ -282,6 +287,16 @@ class Config:
     max_download_bytes: Optional[int] = None
     download_retry: Optional[Tuple[int, float, float]] = None  # attempts, first delay, cap
     parallel_downloads: Optional[int] = None
+    # The downloads of one received message (all its link payloads, retries included) must
+    # end within download_timeout + their declared sizes / min_transfer_rate, or it fails
+    # with DownloadFailedError. min_transfer_rate also stretches an upload's deadline
+    # (operation_timeout + size / min_transfer_rate).
+    download_timeout: Optional[float] = None  # seconds (30)
+    min_transfer_rate: Optional[int] = None  # bytes per second (262144)
+    # True (the default): a subscription delivers envelopes in arrival order, each waiting
+    # for the downloads of those before it (at most their deadline). False: each as soon as
+    # it is decoded, so envelopes without link payloads never wait behind a download.
+    ordered_subscriptions: Optional[bool] = None
     # Received link payloads stream into files here instead of memory: binary types arrive
     # as pathlib.Path (the file is yours), arrowtable as a memory-mapped Table.
     download_dir: Optional[str] = None
@@ -344,6 +359,7 @@ class Config:
             ("connect_timeout", lib.nb_config_set_connect_timeout_ms),
             ("operation_timeout", lib.nb_config_set_operation_timeout_ms),
             ("http_idle_timeout", lib.nb_config_set_http_idle_timeout_ms),
+            ("download_timeout", lib.nb_config_set_download_timeout_ms),
         ):
             value = getattr(self, name)
             if value is not None:
@@ -414,6 +430,17 @@ class Config:
                     (_count(self.parallel_downloads, "parallel_downloads"),),
                 )
             )
+        if self.min_transfer_rate is not None:
+            calls.append(
+                (
+                    lib.nb_config_set_min_transfer_rate,
+                    (_count(self.min_transfer_rate, "min_transfer_rate"),),
+                )
+            )
+        if self.ordered_subscriptions is not None:
+            calls.append(
+                (lib.nb_config_set_ordered_subscriptions, (bool(self.ordered_subscriptions),))
+            )
         if self.download_dir is not None:
             calls.append(
                 (lib.nb_config_set_download_dir, (s(str(self.download_dir), "download_dir"),))
@@ -480,6 +507,8 @@ def send_options(options: Mapping[str, Any]) -> Iterator[Tuple[Optional[int], st
                     opts, bool(options["fallback_to_direct"])
                 )
             )
+        if options.get("confirm") is not None:
+            check(lib.nb_send_options_set_confirm(opts, bool(options["confirm"])))
         progress = options.get("progress")
         if progress is not None:
             if not isinstance(progress, Progress):

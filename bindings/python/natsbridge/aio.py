@@ -93,12 +93,19 @@ class AsyncClient:
         await _run(self.sync.close)
 
     async def flush(self) -> None:
-        """Waits until everything published so far has reached the server."""
+        """Waits until the server has confirmed everything published so far (see
+        :meth:`natsbridge.Client.flush`: raises :class:`~natsbridge.MessagesDroppedError`
+        for messages lost with a dropped connection)."""
         await _run(self.sync.flush)
 
     @property
     def max_payload(self) -> int:
         return self.sync.max_payload
+
+    @property
+    def dropped(self) -> int:
+        """See :attr:`natsbridge.Client.dropped`."""
+        return self.sync.dropped
 
     async def smartsend(
         self, subject: str, payloads: Iterable[PayloadIn], **options: "Unpack[SendOptions]"
@@ -108,11 +115,15 @@ class AsyncClient:
         Envelopes are published in the order of the calls, even when they are not awaited
         one by one. A send of bytes and text that can be published at once (every payload
         direct, room in the connection's queue) completes on the loop's thread without a
-        thread hop; any other (uploads, conversions) runs in the executor, and the sends
-        called after it wait for it.
+        thread hop; any other (uploads, conversions, ``confirm=True``, which waits for the
+        server) runs in the executor, and the sends called after it wait for it.
         """
         before = self._last_blocking
-        if (before is None or before.done()) and _core.inline(payloads, _core.INLINE_ON_LOOP):
+        if (
+            (before is None or before.done())
+            and not options.get("confirm")
+            and _core.inline(payloads, _core.INLINE_ON_LOOP)
+        ):
             sent = self.sync._send(lib.nb_client_try_smartsend, subject, payloads, options)
             if sent is not None:
                 return sent

@@ -118,6 +118,7 @@ class Client:
     def __init__(self, ptr: int, config: Config) -> None:
         self._handle = Handle(ptr, lib.nb_client_free, "client")
         self.config = config
+        self._dropped = 0  # the last count read (kept once the client is closed)
         _core.register(self)
 
     # -- context manager and lifecycle ---------------------------------------------------
@@ -140,14 +141,17 @@ class Client:
     def close(self) -> None:
         """Flushes what was published, closes the connection and frees the client.
 
-        Subscriptions made from it end after delivering what they hold. Closing again does
-        nothing.
+        Subscriptions made from it end after delivering what they hold; sends racing it fail
+        with :class:`~natsbridge.ClosedError`. Raises
+        :class:`~natsbridge.MessagesDroppedError` as :meth:`flush` does (the client is closed
+        all the same). Closing again does nothing.
         """
         if self._handle.released:
             return
         try:
             with self._handle.use() as p:
                 status = lib.nb_client_close(p)
+                self._read_dropped(p)  # the final count
         except ClosedError:
             return
         self._handle.release(wait=60.0)
@@ -167,9 +171,35 @@ class Client:
             pass
 
     def flush(self) -> None:
-        """Waits until everything published so far has reached the server."""
+        """Waits until the server has confirmed everything published so far (within
+        ``operation_timeout``, else :class:`~natsbridge.TimeoutError`).
+
+        Raises :class:`~natsbridge.MessagesDroppedError` when messages sent since the last
+        report were not confirmed when the connection to NATS dropped: they may be lost. Each
+        such message is reported once (see :attr:`dropped`).
+        """
         with self._handle.use() as p:
             check(lib.nb_client_flush(p))
+
+    @property
+    def dropped(self) -> int:
+        """Messages this client handed to the connection that the server had not confirmed
+        when the connection dropped, since connect: they may not have arrived (an upper
+        bound). :meth:`flush` and :meth:`close` report them as
+        :class:`~natsbridge.MessagesDroppedError`; a send with ``confirm=True`` raises its
+        own instead. Still readable once the client is closed (the final count)."""
+        try:
+            with self._handle.use() as p:
+                return self._read_dropped(p)
+        except ClosedError:
+            return self._dropped
+
+    def _read_dropped(self, p: int) -> int:
+        # Cannot fail on a live handle; never raises, so that close() reports its own error.
+        out = c_uint64()
+        if lib.nb_client_dropped(p, byref(out)) == _ffi.NB_OK:
+            self._dropped = out.value
+        return self._dropped
 
     @property
     def max_payload(self) -> int:
@@ -191,10 +221,14 @@ class Client:
         base64 in the message; those of at least ``size_threshold`` bytes are uploaded to the
         file server and only their URL travels. ``options`` are envelope fields
         (``correlation_id``, ``msg_purpose``, ``reply_to``, ``metadata``, ...) and
-        ``size_threshold`` / ``fallback_to_direct`` for this send.
+        ``size_threshold`` / ``fallback_to_direct`` / ``progress`` / ``confirm`` for this
+        send.
 
         Returns ``(env, msg_json)``: the envelope as published (a dict in wire form) and the
-        published JSON text. Nothing is published when it raises.
+        published JSON text, once it is handed to the connection; with ``confirm=True``, only
+        once the server confirmed it received it (else
+        :class:`~natsbridge.MessagesDroppedError` or :class:`~natsbridge.TimeoutError`: it
+        may be lost). Nothing is published when it raises otherwise.
         """
         sent = self._send(lib.nb_client_smartsend, subject, payloads, options)
         assert sent is not None

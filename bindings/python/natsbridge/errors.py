@@ -38,6 +38,7 @@ __all__ = [
     "ClosedError",
     "SlowConsumerError",
     "NoRespondersError",
+    "MessagesDroppedError",
     "InternalError",
     "CallbackError",
     "MissingExtraError",
@@ -166,6 +167,25 @@ class NoRespondersError(NatsBridgeError):
     CODE = "NO_RESPONDERS"
 
 
+class MessagesDroppedError(NatsBridgeError):
+    """``MESSAGES_DROPPED``: messages handed to the connection were not confirmed by the
+    server when the connection to NATS dropped; they may not have arrived.
+
+    Raised by ``flush()`` and ``close()`` (once for the messages dropped since the last
+    report; the client is closed all the same) and by a send with ``confirm=True``.
+    ``dropped`` is how many messages this report covers (``Client.dropped`` counts them all
+    since connect).
+    """
+
+    CODE = "MESSAGES_DROPPED"
+
+    @property
+    def dropped(self) -> int:
+        """The number of messages this error reports (1 for a confirmed send's)."""
+        m = _DROPPED.search(self.message)
+        return int(m.group(1)) if m else 1
+
+
 class InternalError(NatsBridgeError):
     """``INTERNAL`` (or a boundary error such as ``PANIC``): a bug; please report it."""
 
@@ -214,6 +234,7 @@ _BY_CODE: Dict[str, Type[NatsBridgeError]] = {
         ClosedError,
         SlowConsumerError,
         NoRespondersError,
+        MessagesDroppedError,
         InternalError,
     )
 }
@@ -234,6 +255,8 @@ for _name in (
 
 # The core appends " (correlation_id X)" to the message of an error that concerns a message.
 _CORRELATION = re.compile(r"\(correlation_id ([^()\s]+)\)\s*$")
+# A MESSAGES_DROPPED report of several messages says how many: "N message(s) ...".
+_DROPPED = re.compile(r"(?:^|: )(\d+) message\(s\)")
 
 
 def correlation_id_in(message: str) -> Optional[str]:

@@ -28,9 +28,16 @@ the defaults with the environment applied (`NATS_URL`, `FILESERVER_URL`, `FILESE
 | `max_download_bytes` | largest link payload accepted |
 | `max_retries`, `base_delay`, `max_delay` | download attempts, and delays in milliseconds (5, 100, 5000) |
 | `parallel_downloads` | link payloads downloaded at once by one receiver (4) |
+| `download_timeout`, `min_transfer_rate` | a received message's link payloads, retries included, must arrive within `download_timeout` seconds (30) + their declared sizes at `min_transfer_rate` bytes per second (262144), else `"DOWNLOAD_FAILED"`; an upload's deadline is `operation_timeout` + its size at `min_transfer_rate` |
+| `ordered_subscriptions` | subscriptions deliver in arrival order, an envelope waiting for the downloads of those before it, at most their deadline (true); false: each as soon as it is decoded, so envelopes without link payloads never wait behind a download |
 
 `close(client)` flushes and closes it; the do-block form closes it at the end. Clients still
 open when Julia exits are closed then.
+
+A send returns once its envelope is handed to the connection; [`dropped`](@ref) counts those
+the server had not confirmed when the connection dropped (they may be lost), `flush` and
+`close` report them once as `"MESSAGES_DROPPED"`, and `smartsend(...; confirm = true)` returns
+only once the server confirmed the envelope.
 """
 mutable struct Client
     ptr::Ptr{Cvoid}
@@ -87,7 +94,8 @@ end
     close(client::Client)
 
 Flushes what was published, then closes the connection; its subscriptions end after
-delivering what they hold. Closing again does nothing.
+delivering what they hold, and sends racing it throw `"CLOSED"`. Throws `"MESSAGES_DROPPED"`
+as `flush` does (the client is closed all the same). Closing again does nothing.
 """
 function Base.close(c::Client)
     (@atomicswap c.closed = true) && return nothing
@@ -98,8 +106,28 @@ end
 
 Base.isopen(c::Client) = !(@atomic c.closed)
 
-"""`flush(client)`: waits until everything published so far has reached the server."""
+"""
+    flush(client)
+
+Waits until the server has confirmed everything published so far (`"TIMEOUT"` after
+`operation_timeout`). Throws a `NATSBridgeError` `"MESSAGES_DROPPED"` when messages sent since
+the last report were not confirmed when the connection to NATS dropped: they may be lost. Each
+is reported once; see [`dropped`](@ref).
+"""
 Base.flush(c::Client) = check(nb_client_flush(c))
+
+"""
+    dropped(client::Client) -> Int
+
+Messages the client handed to the connection that the server had not confirmed when the
+connection dropped, since connect: they may not have arrived (an upper bound). `flush` and
+`close` report them as `"MESSAGES_DROPPED"`; a send with `confirm = true` throws its own.
+"""
+function dropped(c::Client)
+    out = Ref{UInt64}(0)
+    check(nb_client_dropped(c, out))
+    return Int(out[])
+end
 
 """The largest message the server accepts, in bytes."""
 function max_payload(c::Client)
@@ -138,7 +166,9 @@ function configure!(cfg::Ptr{Cvoid};
                     tls_key = nothing, oneshot = nothing, ttl = nothing,
                     fallback_to_direct = nothing, allowed_origins = (),
                     max_download_bytes = nothing, max_retries = nothing, base_delay = nothing,
-                    max_delay = nothing, parallel_downloads = nothing)
+                    max_delay = nothing, parallel_downloads = nothing,
+                    download_timeout = nothing, min_transfer_rate = nothing,
+                    ordered_subscriptions = nothing)
     nats_url === nothing || check(nb_config_set_nats_url(cfg, nats_url))
     fileserver_url === nothing || check(nb_config_set_fileserver_url(cfg, fileserver_url))
     fileserver_token === nothing || check(nb_config_set_fileserver_token(cfg, fileserver_token))
@@ -181,6 +211,12 @@ function configure!(cfg::Ptr{Cvoid};
     end
     parallel_downloads === nothing ||
         check(nb_config_set_parallel_downloads(cfg, parallel_downloads))
+    download_timeout === nothing ||
+        check(nb_config_set_download_timeout_ms(cfg, milliseconds(download_timeout)))
+    min_transfer_rate === nothing ||
+        check(nb_config_set_min_transfer_rate(cfg, min_transfer_rate))
+    ordered_subscriptions === nothing ||
+        check(nb_config_set_ordered_subscriptions(cfg, ordered_subscriptions))
     return cfg
 end
 
@@ -239,7 +275,7 @@ function with_send_options(f; correlation_id = nothing, msg_id = nothing, msg_pu
                            sender_name = nothing, sender_id = nothing, receiver_name = nothing,
                            receiver_id = nothing, reply_to = nothing, reply_to_msg_id = nothing,
                            metadata = nothing, size_threshold = nothing,
-                           fallback_to_direct = nothing)
+                           fallback_to_direct = nothing, confirm = nothing)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     check(nb_send_options_new(out))
     opts = out[]
@@ -259,6 +295,7 @@ function with_send_options(f; correlation_id = nothing, msg_id = nothing, msg_pu
         size_threshold === nothing || check(nb_send_options_set_size_threshold(opts, size_threshold))
         fallback_to_direct === nothing ||
             check(nb_send_options_set_fallback_to_direct(opts, fallback_to_direct))
+        confirm === nothing || check(nb_send_options_set_confirm(opts, confirm))
         return f(opts)
     finally
         nb_send_options_free(opts)
@@ -288,7 +325,11 @@ sent (an [`Envelope`](@ref) whose payloads are the values given) and the publish
 Envelope fields, each defaulting as in the wire format: `correlation_id`, `msg_id`,
 `msg_purpose` (`"chat"`; also `"ACK"`, `"NACK"`, `"updateStatus"`, `"shutdown"`, `"command"`,
 `"event"`), `sender_name`, `sender_id`, `receiver_name`, `receiver_id`, `reply_to`,
-`reply_to_msg_id`, `metadata` (a Dict). Per send: `size_threshold`, `fallback_to_direct`.
+`reply_to_msg_id`, `metadata` (a Dict). Per send: `size_threshold`, `fallback_to_direct`, and
+`confirm`: `true` returns only once the NATS server confirmed it received the envelope (a
+round trip), else throws `"MESSAGES_DROPPED"` (the connection dropped first) or `"TIMEOUT"`
+(no confirmation within `operation_timeout`); the envelope may then be lost. `request` and
+`reply` take the same keywords.
 
 `client` sends through an open [`Client`](@ref). Without one, a connection is made for this
 send and closed after it: `broker_url` (the NATS URL; it also becomes the envelope's
@@ -302,10 +343,10 @@ function smartsend(subject::AbstractString, data;
                    sender_name = nothing, sender_id = nothing, receiver_name = nothing,
                    receiver_id = nothing, reply_to = nothing, reply_to_msg_id = nothing,
                    metadata = nothing, size_threshold = nothing, fallback_to_direct = nothing,
-                   settings...)
+                   confirm = nothing, settings...)
     options = (; correlation_id, msg_id, msg_purpose, sender_name, sender_id, receiver_name,
                receiver_id, reply_to, reply_to_msg_id, metadata, size_threshold,
-               fallback_to_direct)
+               fallback_to_direct, confirm)
     if client === nothing
         connection = (; settings...)
         broker_url === nothing || (connection = merge(connection, (; nats_url = broker_url)))

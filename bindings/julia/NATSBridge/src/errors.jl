@@ -19,6 +19,18 @@ Base.showerror(io::IO, e::NATSBridgeError) =
 
 status_code_name(status::Integer) = unsafe_string(nb_status_code_name(Int32(status)))
 
+"""
+    dropped(e::NATSBridgeError) -> Int
+
+For a `"MESSAGES_DROPPED"` error (from `flush`, `close`, or a send with `confirm = true`): how
+many messages it reports as possibly lost (1 for a confirmed send's own); 0 for other codes.
+"""
+function dropped(e::NATSBridgeError)
+    e.status == NB_ERR_MESSAGES_DROPPED || return 0
+    m = match(r"(?:^|: )(\d+) message\(s\)", e.message)
+    return m === nothing ? 1 : parse(Int, m.captures[1])
+end
+
 """The message of the last failing library call on this thread ("" if none)."""
 function last_error_message()
     needed = Ref{Csize_t}(0)

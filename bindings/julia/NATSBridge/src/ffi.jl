@@ -21,6 +21,7 @@ const LIBRARY_PATH = Ref{String}("")
 const NB_OK = Int32(0)
 const NB_ERR_INVALID_ARGUMENT = Int32(-1)
 const NB_ERR_CLOSED = Int32(-3)
+const NB_ERR_MESSAGES_DROPPED = Int32(-13)
 const NB_ERR_PULL_TIMEOUT = Int32(-104)
 
 const LOG_LEVELS = Dict(:off => Int32(0), :warn => Int32(1), :info => Int32(2), :debug => Int32(3))
@@ -170,6 +171,8 @@ nb_client_reply(client, request, payloads, count, options, out_envelope, out_jso
                   client, request, payloads, count, options, out_envelope, out_json)
 nb_client_max_payload(client, out) =
     ccall(cfunc(:nb_client_max_payload), Int32, (Ptr{Cvoid}, Ref{Csize_t}), client, out)
+nb_client_dropped(client, out) =
+    ccall(cfunc(:nb_client_dropped), Int32, (Ptr{Cvoid}, Ref{UInt64}), client, out)
 
 # ---- config --------------------------------------------------------------------------------
 
@@ -224,6 +227,13 @@ nb_config_set_download_retry(cfg, max_attempts, base_delay_ms, max_delay_ms) =
           cfg, max_attempts, base_delay_ms, max_delay_ms)
 nb_config_set_parallel_downloads(cfg, n) =
     ccall(cfunc(:nb_config_set_parallel_downloads), Int32, (Ptr{Cvoid}, Csize_t), cfg, n)
+nb_config_set_download_timeout_ms(cfg, ms) =
+    ccall(cfunc(:nb_config_set_download_timeout_ms), Int32, (Ptr{Cvoid}, UInt64), cfg, ms)
+nb_config_set_min_transfer_rate(cfg, bytes_per_second) =
+    ccall(cfunc(:nb_config_set_min_transfer_rate), Int32, (Ptr{Cvoid}, UInt64),
+          cfg, bytes_per_second)
+nb_config_set_ordered_subscriptions(cfg, ordered) =
+    ccall(cfunc(:nb_config_set_ordered_subscriptions), Int32, (Ptr{Cvoid}, Bool), cfg, ordered)
 
 # ---- envelope ------------------------------------------------------------------------------
 
@@ -280,6 +290,8 @@ nb_send_options_set_size_threshold(opts, bytes) =
 nb_send_options_set_fallback_to_direct(opts, fallback) =
     ccall(cfunc(:nb_send_options_set_fallback_to_direct), Int32, (Ptr{Cvoid}, Bool),
           opts, fallback)
+nb_send_options_set_confirm(opts, confirm) =
+    ccall(cfunc(:nb_send_options_set_confirm), Int32, (Ptr{Cvoid}, Bool), opts, confirm)
 
 # ---- subscription --------------------------------------------------------------------------
 

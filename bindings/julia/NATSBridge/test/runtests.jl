@@ -376,6 +376,36 @@ const ROWS = [Dict{String,Any}("id" => 1, "name" => "a"), Dict{String,Any}("id" 
             @test code(() -> reply(client, plain, [("x", "y", "text")])) == "INVALID_ARGUMENT"
         end
 
+        @testset "confirmed sends, dropped, download settings" begin
+            code(f) = try
+                f()
+                nothing
+            catch e
+                e isa NATSBridgeError ? e.code : rethrow()
+            end
+            s = subject("confirm")
+            sub = subscribe(client, s)
+            env, _ = smartsend(s, [("n", "confirmed", "text")]; client, confirm = true)
+            got = take!(sub; timeout = 20)
+            @test got.msg_id == env.msg_id
+            @test got["payloads"] == [("n", "confirmed", "text")]
+            close(sub)
+            flush(client)
+            @test dropped(client) == 0
+            @test code(() -> Client(nats_url = NATS_URL, download_timeout = 0)) == "INVALID_ARGUMENT"
+            @test code(() -> Client(nats_url = NATS_URL, min_transfer_rate = 0)) == "INVALID_ARGUMENT"
+            tuned = Client(nats_url = NATS_URL, download_timeout = 2.5, min_transfer_rate = 1,
+                           ordered_subscriptions = false)
+            @test isopen(tuned)
+            close(tuned)
+            report = NATSBridgeError(Int32(-13), "MESSAGES_DROPPED",
+                                     "MESSAGES_DROPPED: 7 message(s) were handed to the connection")
+            @test dropped(report) == 7
+            @test dropped(NATSBridgeError(Int32(-13), "MESSAGES_DROPPED",
+                                          "MESSAGES_DROPPED: the connection to NATS was lost")) == 1
+            @test NATSBridge.status_code_name(-13) == "MESSAGES_DROPPED"
+        end
+
         @testset "client lifecycle" begin
             other = new_client()
             @test isopen(other)
