@@ -384,6 +384,16 @@ async def next_about(proc: Proc, cid: str, timeout: float) -> Optional[Dict[str,
             return ev
 
 
+async def until(done: Callable[[], bool], timeout: float) -> bool:
+    """Polls a condition of this process that has no event to wait on (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 def stats_text(stats: "collections.Counter[str]") -> str:
     keys = ("connections", "requests", "refused", "blackholed", "trickled", "cut", "5xx",
             "redirected", "followed", "passed")
@@ -463,12 +473,13 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
             finally:
                 await proc.stop()
 
-        # Head-of-line: a direct envelope right behind a trickling link envelope.
-        for unordered in (False, True):
-            name = "head-of-line " + ("unordered" if unordered else "ordered")
+        # Head-of-line: a direct envelope behind a trickling (or silent) link envelope.
+        for unordered, stall in ((False, "trickle"), (True, "trickle"), (True, "blackhole")):
+            name = f"head-of-line {'unordered' if unordered else 'ordered'}, {stall}"
             limit = PROMPT if unordered else bound
             subject = new_subject("hol")
-            proxy.set("trickle", rate=1.0)
+            proxy.set(stall, rate=1.0)
+            stalled = "trickled" if stall == "trickle" else "blackholed"
             proc = recv_peer("receiver", nats.url, subject, proxy.url, unordered=unordered)
             try:
                 await proc.start()
@@ -479,7 +490,12 @@ async def scenario_download(table: Table, nats: NatsServer, files: FileServer) -
                     [hand_payload("note", "text", b"right behind")], correlation_id=quick_cid,
                     send_to=subject,
                 )
-                t0 = await publish_raw(nats.url, subject, slow, quick)
+                # The direct envelope is published once the stalled download is under way
+                # (the receiver is then waiting for its next envelope, as a subscriber is).
+                await publish_raw(nats.url, subject, slow)
+                if not await until(lambda: proxy.stats[stalled] > 0, 10):
+                    raise Failure("the receiver did not start the download within 10 s")
+                t0 = await publish_raw(nats.url, subject, quick)
                 ev = await next_about(proc, quick_cid, limit)
                 if ev is None:
                     when, ok = f">{limit:.1f}s (gave up)", False
