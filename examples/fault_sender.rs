@@ -9,7 +9,7 @@
 //! Each envelope carries one text payload, its id `NAME-i`, also its `msg_id`. The log gets
 //! one line per send: id, start, end (Unix seconds), `OK` or the error code. Standard output
 //! gets `{"event":"ready"}` once connected and `{"event":"done",...}` at the end, with the
-//! flush's outcome.
+//! outcomes of the flush and the close and the client's `dropped()` count.
 
 use natsbridge::{Client, Config, OutgoingPayload, SendOptions};
 use std::io::{Read, Write};
@@ -97,7 +97,7 @@ async fn main() {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         flag.store(true, Ordering::SeqCst);
     });
-    emit(serde_json::json!({"event": "ready", "features": {"dropped": false}}));
+    emit(serde_json::json!({"event": "ready"}));
 
     let mut log = String::new();
     let mut i = 0u64;
@@ -122,7 +122,8 @@ async fn main() {
         Err(e) => e.code().to_string(),
     };
     let flush = outcome(client.flush().await);
+    let dropped = client.dropped();
     let close = outcome(client.close().await);
     std::fs::write(&args.log, log).unwrap_or_else(|e| fatal(format!("{}: {e}", args.log)));
-    emit(serde_json::json!({"event": "done", "flush": flush, "close": close, "dropped": null}));
+    emit(serde_json::json!({"event": "done", "flush": flush, "close": close, "dropped": dropped}));
 }

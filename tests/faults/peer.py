@@ -4,35 +4,31 @@
                    sends one envelope every --interval s until stdin closes, then flushes
   peer.py threads  --nats URL --subject S --threads 16 --count 1000   (one sync client)
   peer.py aio      --nats URL --subject S --tasks 8 --count 300 --bytes 2048 (one aio client)
-  peer.py recv     --nats URL --subject S --allow-origin URL [--unordered] [--download-timeout]
+  peer.py recv     --nats URL --subject S --allow-origin URL [--unordered]
+                   [--download-timeout S] [--min-transfer-rate B/s]
                    prints each envelope or error as it comes, until stdin closes
+                   (--unordered: a client with ordered_subscriptions=False)
   peer.py upload   --nats URL --subject S --fileserver URL --bytes N [--no-fallback]
   peer.py soak-send / soak-recv   (tests/faults/soak.py)
 
 Each prints one JSON object a line: {"event": "ready", ...} once it can work, then its
-events, {"event": "done", ...} with its counts at the end, or {"event": "fatal", ...}.
-Settings the binding does not have yet are detected (never assumed) and reported in
-"features"; a role that needs a missing one reports it as fatal.
+events, {"event": "done", ...} with its counts (and the client's ``dropped``) at the end, or
+{"event": "fatal", ...}.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import inspect
 import json
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import natsbridge
 from natsbridge import NatsBridgeError
-
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(natsbridge.Config)}
-
 
 def emit(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
@@ -42,13 +38,6 @@ def emit(event: str, **fields: Any) -> None:
 def fatal(message: str) -> None:
     emit("fatal", message=message)
     sys.exit(2)
-
-
-def settings(**wanted: Any) -> Tuple[Dict[str, Any], Dict[str, bool]]:
-    """The connection settings of ``wanted`` that this binding has (None = not wanted), and
-    which of them it has."""
-    have = {k: k in CONFIG_FIELDS for k, v in wanted.items() if v is not None}
-    return {k: v for k, v in wanted.items() if v is not None and have[k]}, have
 
 
 def stdin_closed() -> threading.Event:
@@ -61,15 +50,6 @@ def stdin_closed() -> threading.Event:
 
     threading.Thread(target=watch, daemon=True).start()
     return ev
-
-
-def dropped_of(client: Any) -> Optional[int]:
-    """The client's count of messages reported sent and then dropped (None: not offered)."""
-    for c in (client, getattr(client, "sync", None)):
-        n = getattr(c, "dropped", None) if c is not None else None
-        if isinstance(n, int):
-            return n
-    return None
 
 
 def outcome(call: Any) -> str:
@@ -94,28 +74,23 @@ def role_send(a: argparse.Namespace) -> None:
         connect_timeout=1.0,
         operation_timeout=a.operation_timeout,
     )
-    extra = {"confirm": True} if a.confirm else {}
     stop = stdin_closed()
-    emit("ready", features={"dropped": dropped_of(client) is not None})
+    emit("ready")
     log: List[Tuple[str, float, float, str]] = []
     i = 0
     while not stop.is_set():
         mid = f"{a.name}-{i}"
         t0 = time.time()
         try:
-            client.smartsend(a.subject, [("id", mid, "text")], msg_id=mid, **extra)
+            client.smartsend(a.subject, [("id", mid, "text")], msg_id=mid, confirm=a.confirm)
             status = "OK"
         except NatsBridgeError as e:
             status = e.code
-        except TypeError as e:
-            if "confirm" in str(e):
-                fatal(f"smartsend(confirm=True) is not available in this binding ({e})")
-            raise
         log.append((mid, t0, time.time(), status))
         i += 1
         stop.wait(a.interval)
     flush = outcome(client.flush)
-    dropped = dropped_of(client)
+    dropped = client.dropped
     closed = outcome(client.close)
     write_log(a.log, log)
     emit("done", flush=flush, close=closed, dropped=dropped)
@@ -161,7 +136,7 @@ def role_threads(a: argparse.Namespace) -> None:
         attempted=a.threads * a.count,
         failed=failed,
         flush=flush,
-        dropped=dropped_of(client),
+        dropped=client.dropped,
         close=outcome(client.close),
         seconds=elapsed,
         longest=longest[0],
@@ -196,7 +171,7 @@ def role_aio(a: argparse.Namespace) -> None:
             flush = "OK"
         except NatsBridgeError as e:
             flush = e.code
-        dropped = dropped_of(client)
+        dropped = client.dropped
         try:
             await client.close()
             closed = "OK"
@@ -217,10 +192,6 @@ def role_aio(a: argparse.Namespace) -> None:
 
 def role_recv(a: argparse.Namespace) -> None:
     """A subscriber that downloads link payloads, reporting each envelope or error."""
-    cfg, have = settings(
-        download_timeout=a.download_timeout,
-        download_min_rate=a.download_min_rate,
-    )
     retry = tuple(float(x) for x in a.retry.split(","))
     client = natsbridge.connect(
         a.nats,
@@ -228,16 +199,14 @@ def role_recv(a: argparse.Namespace) -> None:
         fileserver_url="",
         allowed_origins=[a.allow_origin],
         download_retry=(int(retry[0]), retry[1], retry[2]),
-        **cfg,
+        download_timeout=a.download_timeout,
+        min_transfer_rate=a.min_transfer_rate,
+        ordered_subscriptions=not a.unordered,
     )
-    ordered_kw = "ordered" in inspect.signature(client.subscribe).parameters
-    features = {**have, "ordered": ordered_kw}
-    if a.unordered and not ordered_kw:
-        fatal("subscribe(subject, ordered=False) is not available in this binding")
-    sub = client.subscribe(a.subject, **({"ordered": False} if a.unordered else {}))
+    sub = client.subscribe(a.subject)
     client.flush()  # the server has the interest before the runner publishes
     stop = stdin_closed()
-    emit("ready", features=features)
+    emit("ready")
     while not stop.is_set():
         try:
             env = sub.next(timeout=0.2)
@@ -386,7 +355,7 @@ def main() -> None:
     ap.add_argument("--allow-origin")
     ap.add_argument("--unordered", action="store_true")
     ap.add_argument("--download-timeout", type=float)
-    ap.add_argument("--download-min-rate", type=int)
+    ap.add_argument("--min-transfer-rate", type=int)
     ap.add_argument("--retry", default="3,0.1,0.4", help="attempts,first_delay,max_delay")
     ap.add_argument("--fileserver", default="")
     ap.add_argument("--no-fallback", dest="fallback", action="store_false")

@@ -7,9 +7,8 @@
 //   node peer_node.js concurrent --nats URL --subject S --workers 8 --count 300 --bytes 2048
 //        `workers` concurrent loops of sends on one client, then flush
 //
-// Prints one JSON object a line: {"event":"ready"}, then {"event":"done", ...} with its counts,
-// or {"event":"fatal","message":...}. Features the binding lacks (client.dropped,
-// smartsend's `confirm`) are detected, never assumed.
+// Prints one JSON object a line: {"event":"ready"}, then {"event":"done", ...} with its counts
+// and the client's `dropped`, or {"event":"fatal","message":...}.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -34,11 +33,6 @@ function args(argv) {
     else out[a.slice(2)] = true;
   }
   return out;
-}
-
-/** The client's count of messages reported sent and then dropped (null: not offered). */
-function droppedOf(client) {
-  return typeof client.dropped === 'number' ? client.dropped : null;
 }
 
 async function outcome(promise) {
@@ -69,25 +63,22 @@ async function send(a) {
   const interval = Number(a['interval-ms'] ?? 10);
   let stopped = false;
   stdinClosed().then(() => (stopped = true));
-  emit('ready', { features: { dropped: droppedOf(client) !== null } });
+  emit('ready');
   const log = [];
   for (let i = 0; !stopped; i++) {
     const id = `${a.name}-${i}`;
     const t0 = Date.now() / 1000;
     let st = 'OK';
     try {
-      await client.smartsend(a.subject, [['id', id, 'text']], a.confirm ? { msg_id: id, confirm: true } : { msg_id: id });
+      await client.smartsend(a.subject, [['id', id, 'text']], { msg_id: id, confirm: a.confirm === true });
     } catch (e) {
-      if (e.code === 'INVALID_ARGUMENT' && /confirm/.test(e.message)) {
-        fatal(`smartsend(subject, data, { confirm: true }) is not available in this binding (${e.message})`);
-      }
       st = e.code || String(e);
     }
     log.push(`${id}\t${t0.toFixed(6)}\t${(Date.now() / 1000).toFixed(6)}\t${st}\n`);
     await new Promise((r) => setTimeout(r, interval));
   }
   const flush = await outcome(client.flush());
-  const dropped = droppedOf(client);
+  const { dropped } = client;
   const close = await outcome(client.close());
   fs.writeFileSync(a.log, log.join(''));
   emit('done', { flush, close, dropped });
@@ -115,7 +106,7 @@ async function concurrent(a) {
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const flush = await outcome(client.flush());
-  const dropped = droppedOf(client);
+  const { dropped } = client;
   const close = await outcome(client.close());
   emit('done', { attempted: workers * count, failed, flush, dropped, close, seconds });
 }

@@ -433,25 +433,34 @@ def test_the_dropped_count_is_read_from_the_message() -> None:
 # -- item 2: the download deadline and ordered_subscriptions ---------------------------------
 
 
-@pytest.fixture
-def silent_server() -> Iterator[str]:
+class SilentServer:
     """An HTTP origin that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: List[socket.socket] = []
 
-    def accept() -> None:
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: List[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
         while True:
             try:
-                conn, _ = listener.accept()
+                conn, _ = self.listener.accept()
             except OSError:
                 return
-            held.append(conn)
+            self.held.append(conn)
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
-    for s in held:
-        s.close()
+    def close(self) -> None:
+        self.listener.close()
+        for s in self.held:
+            s.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.close()
 
 
 DOWNLOAD_TIMEOUT = 1.0
@@ -460,13 +469,14 @@ MARGIN = 5.0  # generous: a shared, noisy machine
 
 @pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "unordered"])
 def test_a_direct_envelope_behind_a_stalled_download(
-    servers: Any, subject: str, silent_server: str, ordered: bool
+    servers: Any, subject: str, silent_server: SilentServer, ordered: bool
 ) -> None:
     """Unordered, a direct envelope published after a link envelope whose server never
     answers arrives before the link one fails; ordered (the default), right after the link
-    one's DOWNLOAD_FAILED, which comes within download_timeout (+ a margin)."""
+    one's DOWNLOAD_FAILED, which comes within download_timeout (+ a margin). The consumer is
+    already waiting in ``next()`` when they arrive, as a subscriber usually is."""
     settings: Dict[str, Any] = {} if ordered else {"ordered_subscriptions": False}
-    url = f"{silent_server}/file/u/f/stalled.bin"
+    url = f"{silent_server.url}/file/u/f/stalled.bin"
     link = hand_envelope(
         [hand_payload("stalled", "binary", b"", transport="link", url=url, size=16)],
         correlation_id="stalled",
@@ -475,22 +485,33 @@ def test_a_direct_envelope_behind_a_stalled_download(
     with natsbridge.connect(
         servers.nats_url,
         use_env=False,
-        allowed_origins=[silent_server],
+        allowed_origins=[silent_server.url],
         download_timeout=DOWNLOAD_TIMEOUT,
         min_transfer_rate=1_000_000,
         **settings,
     ) as c, c.subscribe(subject) as sub:
         interest_registered(c, sub, subject)
-        started = time.monotonic()
-        publish_raw(servers.nats_url, subject, link)
-        publish_raw(servers.nats_url, subject, direct)
         seen: List[Any] = []
-        for _ in range(2):
-            try:
-                env = sub.next(timeout=DOWNLOAD_TIMEOUT + MARGIN + 5)
-                seen.append(("direct", time.monotonic() - started, env))
-            except natsbridge.DownloadFailedError as e:
-                seen.append(("failed", time.monotonic() - started, e))
+
+        def consume() -> None:
+            for _ in range(2):
+                try:
+                    env = sub.next(timeout=DOWNLOAD_TIMEOUT + MARGIN + 5)
+                    seen.append(("direct", time.monotonic() - started, env))
+                except natsbridge.DownloadFailedError as e:
+                    seen.append(("failed", time.monotonic() - started, e))
+                except natsbridge.TimeoutError as e:
+                    seen.append(("nothing", time.monotonic() - started, e))
+
+        consumer = threading.Thread(target=consume)
+        started = time.monotonic()
+        consumer.start()
+        publish_raw(servers.nats_url, subject, link)
+        # The stalled download has begun (the silent server has the connection) before the
+        # direct envelope is published.
+        wait_until(lambda: len(silent_server.held) > 0, what="the download to start")
+        publish_raw(servers.nats_url, subject, direct)
+        consumer.join(DOWNLOAD_TIMEOUT + MARGIN + 15)
     order = [kind for kind, _, _ in seen]
     times = {kind: t for kind, t, _ in seen}
     print(
