@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all bench demo test-demo test-conformance test test-rust test-c test-decl test-python test-node header lint build fmt clean
+.PHONY: all bench fuzz fuzz-smoke demo test-demo test-conformance test test-rust test-c test-decl test-python test-node header lint build fmt clean
 
 all: build
 
@@ -36,6 +36,16 @@ test-demo: demo
 # docs/benchmarks.md (tools/bench.sh; --quick via BENCH_QUICK=1).
 bench:
 	bash tools/bench.sh
+
+# The cargo-fuzz targets of fuzz/ (envelope parser, smartreceive of raw bytes), each for
+# FUZZ_SECONDS; fuzz-smoke: 10 s each. Needs the nightly toolchain; installs cargo-fuzz into
+# .tools once (tools/fuzz.sh). Exits non-zero on a crash, naming the input.
+FUZZ_SECONDS ?= 300
+fuzz:
+	bash tools/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	bash tools/fuzz.sh 10
 
 build:
 	$(CARGO) build --all-targets

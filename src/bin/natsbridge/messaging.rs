@@ -483,8 +483,8 @@ fn human(n: u64) -> String {
 fn preview(p: &natsbridge::Payload) -> String {
     let bytes = p.bytes().unwrap_or_default();
     let clip = |s: &str| match s.char_indices().nth(60) {
-        Some((end, _)) => format!("{}…", printable(&s[..end])),
-        None => printable(s).into_owned(),
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
     };
     let described = match p.payload_type {
         PayloadType::Text => format!("\"{}\"", clip(&String::from_utf8_lossy(bytes))),
