@@ -89,7 +89,7 @@ test-conformance: $(NATS_SERVER)
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c test-python test-node test-demo test-conformance test-faults
+test: lint test-decl test-rust test-c test-python test-node test-demo test-conformance test-faults fuzz-smoke
 
 fmt:
 	$(CARGO) fmt
