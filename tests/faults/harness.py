@@ -115,20 +115,28 @@ class Proc:
         tail = " | ".join(list(self.stderr)[-6:])
         return f"{self.name} stderr: {tail}" if tail else f"{self.name} printed nothing on stderr"
 
-    async def line(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> "re.Match[str]":
-        """The next output line matching ``pattern`` (others are skipped)."""
+    async def _next(self, what: str, timeout: float, take: Callable[[str], Any], error: type) -> Any:
+        """The first output line for which ``take`` returns something other than None (other
+        lines are skipped); raises ``error`` when none comes within ``timeout`` s, and
+        :class:`Failure` when the peer ends first."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             try:
                 text = await asyncio.wait_for(self.lines.get(), max(left, 0))
             except asyncio.TimeoutError:
-                raise Failure(f"{self.name}: no line matching {pattern!r} within {timeout:.0f} s; {self.why()}")
+                raise error(f"{self.name}: no {what} within {timeout:.1f} s; {self.why()}")
             if text is None:
-                raise Failure(f"{self.name} ended before printing {pattern!r}; {self.why()}")
-            m = re.search(pattern, text)
-            if m:
-                return m
+                raise Failure(f"{self.name} ended before {what}; {self.why()}")
+            got = take(text)
+            if got is not None:
+                return got
+
+    async def line(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> "re.Match[str]":
+        """The next output line matching ``pattern`` (others are skipped)."""
+        return await self._next(
+            f"line matching {pattern!r}", timeout, lambda text: re.search(pattern, text), Failure
+        )
 
     async def event(self, name: str, timeout: float) -> Dict[str, Any]:
         """The next JSON line whose ``event`` is ``name`` (peers print one JSON object a line)."""
@@ -138,23 +146,19 @@ class Proc:
         """The next JSON line whose ``event`` is one of ``names``; raises :class:`NoEvent`
         when none comes within ``timeout`` s, :class:`Failure` when the peer ends or reports
         a fatal error first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                text = await asyncio.wait_for(self.lines.get(), max(left, 0))
-            except asyncio.TimeoutError:
-                raise NoEvent(f"{self.name}: no {'/'.join(sorted(names))} within {timeout:.1f} s; {self.why()}")
-            if text is None:
-                raise Failure(f"{self.name} ended before reporting {'/'.join(sorted(names))}; {self.why()}")
+
+        def take(text: str) -> Optional[Dict[str, Any]]:
             try:
                 obj = json.loads(text)
             except ValueError:
-                continue
+                return None
             if obj.get("event") in names:
                 return obj
             if obj.get("event") == "fatal":
                 raise Failure(f"{self.name}: {obj.get('message')}")
+            return None
+
+        return await self._next("/".join(sorted(names)), timeout, take, NoEvent)
 
     def close_stdin(self) -> None:
         if self.proc and self.proc.stdin and not self.proc.stdin.is_closing():
