@@ -19,6 +19,7 @@
 //! Echoes carry the connection's epoch (its count of disconnections), so that an echo that
 //! travelled on a later connection never vouches for envelopes lost with an earlier one.
 
+use super::timed_out;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::{trace, Level};
 use bytes::Bytes;
@@ -189,7 +190,8 @@ impl Ledger {
                 self.unreport_one();
                 Err(dropped_error(
                     1,
-                    "the connection to NATS was lost before the server confirmed the message",
+                    "the connection to NATS was lost before the server confirmed the message"
+                        .to_owned(),
                 ))
             }
         }
@@ -201,7 +203,7 @@ impl Ledger {
         let n = {
             let _h = tokio::time::timeout(limit, self.handover.lock())
                 .await
-                .map_err(|_| timeout("flush", limit))?;
+                .map_err(|_| timed_out("flush", limit))?;
             lock(&self.state).published
         };
         if n > 0 {
@@ -211,7 +213,10 @@ impl Ledger {
             0 => Ok(()),
             k => Err(dropped_error(
                 k,
-                "were handed to the connection but not confirmed by the server when the connection to NATS was lost",
+                format!(
+                    "{k} message(s) were handed to the connection but not confirmed by the \
+                     server when the connection to NATS was lost; they may not have arrived"
+                ),
             )),
         }
     }
@@ -238,23 +243,11 @@ impl Ledger {
         };
         tokio::time::timeout(limit, wait)
             .await
-            .map_err(|_| timeout("confirmation by the NATS server", limit))?
+            .map_err(|_| timed_out("confirmation by the NATS server", limit))?
     }
 }
 
-fn timeout(what: &str, limit: Duration) -> Error {
-    Error::new(
-        ErrorCode::Timeout,
-        format!("{what} did not complete within {} ms", limit.as_millis()),
-    )
-}
-
-fn dropped_error(count: u64, why: &str) -> Error {
-    let message = if count == 1 && why.starts_with("the connection") {
-        why.to_owned()
-    } else {
-        format!("{count} message(s) {why}; they may not have arrived")
-    };
+fn dropped_error(count: u64, message: String) -> Error {
     Error::new(ErrorCode::MessagesDropped, message).with_detail("dropped", count)
 }
 

@@ -160,7 +160,6 @@ impl Drop for PendingGuard<'_> {
 #[derive(Default)]
 struct Events {
     slow_consumer: AtomicU64,
-    disconnects: AtomicU64,
     /// Set on (re)connection: the server, and so its `max_payload`, may have changed.
     reconnected: AtomicBool,
 }
@@ -218,11 +217,16 @@ async fn deadline<T, E: std::fmt::Display>(
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(nats_failure(what, e)),
-        Err(_) => Err(Error::new(
-            ErrorCode::Timeout,
-            format!("{what} did not complete within {} ms", limit.as_millis()),
-        )),
+        Err(_) => Err(timed_out(what, limit)),
     }
+}
+
+/// The `TIMEOUT` error of `what`, which did not complete within `limit`.
+fn timed_out(what: &str, limit: Duration) -> Error {
+    Error::new(
+        ErrorCode::Timeout,
+        format!("{what} did not complete within {} ms", limit.as_millis()),
+    )
 }
 
 impl Client {
@@ -300,7 +304,6 @@ impl Client {
                         ev.reconnected.store(true, Ordering::Release);
                     }
                     async_nats::Event::Disconnected => {
-                        ev.disconnects.fetch_add(1, Ordering::Relaxed);
                         led.disconnected();
                         trace!(Level::Warn, "-", "Disconnected from NATS; reconnecting");
                     }
@@ -461,14 +464,10 @@ impl Client {
             sent.map_err(|e| self.publish_failure(e))?;
             Ok(inner.ledger.handed_over())
         };
-        let number = match tokio::time::timeout(limit, publish).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
-                ErrorCode::Timeout,
-                format!("publish did not complete within {} ms", limit.as_millis()),
-            )),
-        }
-        .map_err(|e| e.with_correlation_id(&cid))?;
+        let number = tokio::time::timeout(limit, publish)
+            .await
+            .unwrap_or_else(|_| Err(timed_out("publish", limit)))
+            .map_err(|e| e.with_correlation_id(&cid))?;
         if confirm {
             inner
                 .ledger
