@@ -18,6 +18,7 @@ pub mod fileserver;
 pub mod log;
 pub mod payload_type;
 pub mod progress;
+pub mod settings;
 pub mod store;
 pub mod time;
 pub mod transport;
