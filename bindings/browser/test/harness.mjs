@@ -27,12 +27,16 @@ export const IMPORT_MAP = {
 };
 
 /**
- * Serves bindings/browser/ at / (the module, lib/, node_modules/, test/) and tests/vectors/
- * at /vectors/, on 127.0.0.1 (a secure context: crypto.subtle works). `/page.html` is a page
+ * Serves bindings/browser/ at / (the module, lib/, node_modules/, test/), tests/vectors/
+ * at /vectors/ and tests/conformance/ at /conformance/, on 127.0.0.1 (a secure context: crypto.subtle works). `/page.html` is a page
  * with the import map that imports `script` (a path under bindings/browser).
  */
 export async function serve(script) {
-  const roots = [['/vectors/', path.join(REPO, 'tests', 'vectors')], ['/', MODULE_DIR]];
+  const roots = [
+    ['/vectors/', path.join(REPO, 'tests', 'vectors')],
+    ['/conformance/', path.join(REPO, 'tests', 'conformance')],
+    ['/', MODULE_DIR],
+  ];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     if (url.pathname === '/page.html') {
