@@ -88,7 +88,7 @@ test-browser: $(NATS_SERVER)
 	$(CARGO) build --quiet --bins
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) timeout --signal=TERM --kill-after=10 300 node bindings/browser/test/run.mjs
 
-# The live matrix: Rust, C, Python and Node each send every payload type through both
+# The live matrix: Rust, C, Python, Node and the browser each send every payload type through both
 # transports, and each of the others receives and checks it (tests/conformance/).
 test-conformance: $(NATS_SERVER)
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash tests/conformance/run.sh

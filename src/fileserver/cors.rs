@@ -67,8 +67,7 @@ impl Cors {
         }
         let origin = origin.to_str().ok()?.to_ascii_lowercase();
         self.origins
-            .iter()
-            .any(|o| *o == origin)
+            .contains(&origin)
             .then(|| HeaderValue::from_str(&origin).ok())
             .flatten()
     }

@@ -13,7 +13,10 @@ fails the pairs that need it, with directions; nothing is skipped.
 The peers (tests/conformance/): Rust is the `natsbridge` CLI (`send` with @file payloads and
 every envelope option; `listen --json --count 1 --save-dir DIR`), C is peer_c.c built here
 with -Wall -Wextra -Werror against libnatsbridge.so, Python is peer_python.py on
-bindings/python, Node is peer_node.js on bindings/node. For each pair the receiver subscribes
+bindings/python, Node is peer_node.js on bindings/node. The browser is peer_browser.mjs: a headless
+Chromium page (bindings/browser/natsbridge.js over nats-server's websocket listener, uploads and
+downloads cross-origin to the file server, which answers CORS for any origin); it sends and
+reports as the Node peer does, and the broker_url it writes is the websocket URL. For each pair the receiver subscribes
 and says so (a "ready" line; the CLI's "listening on" line), then the sender publishes ONE
 envelope of 17 payloads: each of the 8 types once below and once above a size_threshold of
 4096 bytes (so once direct, once link), plus an empty binary payload (direct); every envelope
