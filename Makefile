@@ -82,10 +82,12 @@ test-node: $(NATS_SERVER)
 
 # The browser module (bindings/browser): one headless Chromium (installed with apt-get when
 # root or passwordless sudo allow, else a failure saying what to install) runs the in-page
-# suite against nats-server's websocket listener and the file server with CORS.
+# suite against nats-server's websocket listener and the file server with CORS; tsc checks
+# the TypeScript declarations (test/types.ts).
 test-browser: $(NATS_SERVER)
 	bash bindings/browser/test/install.sh
 	$(CARGO) build --quiet --bins
+	cd bindings/browser && node_modules/.bin/tsc -p test
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) timeout --signal=TERM --kill-after=10 300 node bindings/browser/test/run.mjs
 
 # The live matrix: Rust, C, Python, Node and the browser each send every payload type through both

@@ -37,6 +37,7 @@ export async function serve(script) {
     ['/conformance/', path.join(REPO, 'tests', 'conformance')],
     ['/', MODULE_DIR],
   ];
+  const hits = new Map();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     if (url.pathname === '/page.html') {
@@ -44,6 +45,29 @@ export async function serve(script) {
       res.end(`<!doctype html><meta charset="utf-8"><title>natsbridge</title>
 <script type="importmap">${JSON.stringify(IMPORT_MAP)}</script>
 <script type="module">import * as t from ${JSON.stringify(script)}; window.suite = t; window.suiteReady = true;</script>`);
+      return;
+    }
+    // For the download tests: a redirect (never to be followed), and an answer that fails
+    // twice with 503 before it succeeds (retried with backoff); /hits tells how often each
+    // was asked for.
+    if (url.pathname.startsWith('/t/')) {
+      const key = url.pathname;
+      hits.set(key, (hits.get(key) || 0) + 1);
+      if (key.startsWith('/t/redirect')) {
+        res.writeHead(302, { location: '/t/redirected-target' });
+        res.end();
+      } else if (key.startsWith('/t/flaky') && hits.get(key) <= 2) {
+        res.writeHead(503);
+        res.end('busy\n');
+      } else {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end('abc');
+      }
+      return;
+    }
+    if (url.pathname === '/hits') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(Object.fromEntries(hits)));
       return;
     }
     if (url.pathname === '/vectors/index.json') {

@@ -278,6 +278,24 @@ tests['send-side errors: bad input, upload failure with and without fallback'] =
   c.eq(await codeOf(client.smartsend('a.b', [])), 'CLOSED', 'send after close');
 };
 
+tests['redirects are refused, 5xx retried with backoff'] = async (cfg, c) => {
+  const link = (p) => JSON.stringify({ payloads: [{ dataname: 'x', payload_type: 'binary', transport: 'link', data: `${location.origin}${p}`, size: 3 }] });
+  const opts = { fileserverUrl: cfg.fileserverUrl, allowedOrigins: [location.origin] };
+  const e = await nb.smartreceive(link('/t/redirect'), opts).catch((err) => err);
+  c.eq(e.code, 'DOWNLOAD_FAILED', `redirect: ${e.message}`);
+  c.ok(/redirect/.test(e.message), `the message names the redirect: ${e.message}`);
+  const t0 = performance.now();
+  const env = await nb.smartreceive(link('/t/flaky'), opts);
+  const took = performance.now() - t0;
+  c.ok(new TextDecoder().decode(env.payloads[0].data) === 'abc', 'the third attempt delivers');
+  c.ok(took >= 300, `backoff waited 100 + 200 ms (took ${Math.round(took)} ms)`);
+  const hits = await (await fetch('/hits')).json();
+  c.eq([hits['/t/redirect'], hits['/t/redirected-target'], hits['/t/flaky']], [1, undefined, 3], 'requests made');
+  const always = await nb.smartreceive(link('/t/flaky-never'), { ...opts, downloadRetry: { maxAttempts: 2, baseDelay: 10 } }).catch((err) => err);
+  c.eq(always.code, 'DOWNLOAD_FAILED', 'attempts exhausted');
+  c.ok(/after 2 attempts/.test(always.message), always.message);
+};
+
 tests['golden vectors (tests/vectors)'] = async (cfg, c) => {
   const files = await (await fetch('/vectors/index.json')).json();
   c.ok(files.length >= 15, `found ${files.length} vectors`);
