@@ -7,7 +7,7 @@ PYTHON ?= python3
 NATS_SERVER := $(VENV)/bin/nats-server
 CARGO ?= cargo
 
-.PHONY: all bench fuzz fuzz-smoke demo test-demo test-conformance test test-rust test-c test-decl test-python test-node header lint build fmt clean
+.PHONY: all bench fuzz fuzz-smoke demo test-demo test-conformance test test-rust test-c test-decl test-python test-node test-browser header lint build fmt clean
 
 all: build
 
@@ -80,7 +80,17 @@ test-python: $(NATS_SERVER)
 test-node: $(NATS_SERVER)
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) bash bindings/node/run-tests.sh
 
-# The live matrix: Rust, C, Python and Node each send every payload type through both
+# The browser module (bindings/browser): one headless Chromium (installed with apt-get when
+# root or passwordless sudo allow, else a failure saying what to install) runs the in-page
+# suite against nats-server's websocket listener and the file server with CORS; tsc checks
+# the TypeScript declarations (test/types.ts).
+test-browser: $(NATS_SERVER)
+	bash bindings/browser/test/install.sh
+	$(CARGO) build --quiet --bins
+	cd bindings/browser && node_modules/.bin/tsc -p test
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) timeout --signal=TERM --kill-after=10 300 node bindings/browser/test/run.mjs
+
+# The live matrix: Rust, C, Python, Node and the browser each send every payload type through both
 # transports, and each of the others receives and checks it (tests/conformance/).
 test-conformance: $(NATS_SERVER)
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CARGO=$(CARGO) bash tests/conformance/run.sh
@@ -89,7 +99,7 @@ test-conformance: $(NATS_SERVER)
 header:
 	NATSBRIDGE_UPDATE_HEADER=1 $(CARGO) build --lib
 
-test: lint test-decl test-rust test-c test-python test-node test-demo test-conformance test-faults fuzz-smoke
+test: lint test-decl test-rust test-c test-python test-node test-demo test-browser test-conformance test-faults fuzz-smoke
 
 fmt:
 	$(CARGO) fmt

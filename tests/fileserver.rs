@@ -1551,3 +1551,171 @@ async fn health_config_and_version() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// CORS (browsers)
+
+const PAGE: &str = "http://127.0.0.1:8123";
+
+/// A preflight as a browser sends it before a cross-origin request with custom headers.
+async fn preflight(c: &Client, url: &str, origin: &str, method: &str, headers: &str) -> Response {
+    c.request(reqwest::Method::OPTIONS, url)
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header("access-control-request-headers", headers)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn no_cors_headers_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let base = server.base_url();
+    let c = client();
+    let r = c
+        .get(format!("{base}/health"))
+        .header("origin", PAGE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    let r = preflight(&c, &format!("{base}/upload"), PAGE, "POST", "content-type").await;
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    assert_ne!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "no preflight is answered"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_through_upload_and_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |c| c.cors_origins = vec![PAGE.into()]).await;
+    let base = server.base_url();
+    let c = client();
+
+    // Preflights of the three requests a page makes: create, add a file, download.
+    let r = preflight(
+        &c,
+        &format!("{base}/upload"),
+        PAGE,
+        "POST",
+        "content-type,x-pliktoken",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some(PAGE));
+    let allowed = header(&r, "access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "x-uploadtoken",
+        "x-pliktoken",
+        "content-type",
+        "authorization",
+    ] {
+        assert!(allowed.contains(h), "{h} not in {allowed}");
+    }
+    assert!(header(&r, "access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert!(header(&r, "vary").unwrap().contains("Origin"));
+
+    let upload = create_upload(&c, &base, json!({})).await;
+    let id = s(&upload["id"]);
+    let r = preflight(
+        &c,
+        &format!("{base}/file/{id}"),
+        PAGE,
+        "POST",
+        "x-uploadtoken",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some(PAGE));
+
+    // The real requests carry the header too (the browser checks it on each response).
+    let data = payload(1000, 7);
+    let r = c
+        .post(format!("{base}/file/{id}"))
+        .header("origin", PAGE)
+        .header("x-uploadtoken", s(&upload["uploadToken"]))
+        .multipart(form("cors.bin", data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some(PAGE));
+    let file = r.json_value().await;
+    let url = file_url(&base, &upload, &file);
+    let r = preflight(&c, &url, PAGE, "GET", "").await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = c.get(&url).header("origin", PAGE).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some(PAGE));
+    assert!(header(&r, "access-control-expose-headers")
+        .unwrap()
+        .contains("Content-Length"));
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+
+    // Errors carry it as well, so a page can read why.
+    let r = c
+        .get(format!("{base}/upload/nosuchupload0000"))
+        .header("origin", PAGE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some(PAGE));
+
+    // Another origin: its preflight is refused and nothing is allowed to it.
+    let other = "http://127.0.0.1:9999";
+    let r = preflight(&c, &format!("{base}/upload"), other, "POST", "content-type").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    let r = c.get(&url).header("origin", other).send().await.unwrap();
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cors_any_origin_and_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), |c| c.cors_origins = vec!["*".into()]).await;
+    let base = server.base_url();
+    let c = client();
+    let r = preflight(
+        &c,
+        &format!("{base}/upload"),
+        "https://anywhere.example",
+        "POST",
+        "content-type",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
+    let r = c
+        .get(format!("{base}/health"))
+        .header("origin", "http://x.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
+    server.shutdown().await;
+
+    for bad in ["example.com", "http://a/b", "file:///x"] {
+        let mut config = FileServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+        config.cors_origins = vec![bad.into()];
+        let e = FileServer::start(config).await.err().expect("refused");
+        assert!(e.to_string().contains("CORS origin"), "{bad}: {e}");
+    }
+}

@@ -28,6 +28,10 @@
 //! that holds no data [`FileServerConfig::empty_upload_grace`] after its creation (never
 //! given a file) is removed by the sweeper; anything else goes at its TTL.
 //!
+//! Browsers: with [`FileServerConfig::cors_origins`] set (CLI `--cors-origin`), pages of
+//! those origins may upload and download (see the `cors` module). Default: none, so no
+//! response carries CORS headers.
+//!
 //! Data is streamed to and from disk under [`FileServerConfig::data_dir`] and survives a
 //! restart; see the `store` module for the layout. The library never prints.
 //!
@@ -42,6 +46,7 @@
 //! # }
 //! ```
 
+mod cors;
 mod error;
 mod files;
 mod model;
@@ -104,6 +109,10 @@ pub struct FileServerConfig {
     /// `(user, password)`: when set, creating an upload needs them as `Authorization:
     /// Basic` (or one of the [`upload_tokens`](Self::upload_tokens)). Default: none.
     pub basic_auth: Option<(String, String)>,
+    /// Origins of web pages allowed to use this server from a browser (CORS):
+    /// `scheme://host[:port]` each, or `*` for any. Default: none, and then no response
+    /// carries CORS headers.
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for FileServerConfig {
@@ -125,6 +134,7 @@ impl std::fmt::Debug for FileServerConfig {
                 "basic_auth",
                 &self.basic_auth.as_ref().map(|(user, _)| (user, "<hidden>")),
             )
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -143,6 +153,7 @@ impl FileServerConfig {
             empty_upload_grace: DEFAULT_EMPTY_UPLOAD_GRACE,
             upload_tokens: Vec::new(),
             basic_auth: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -162,7 +173,7 @@ impl FileServer {
     /// Fails if the directory cannot be used, the address cannot be bound, the TTL
     /// settings contradict each other (a default above the maximum, or a zero default
     /// — "never expires" — while a maximum is set), or a token or the basic-auth user is
-    /// empty or not usable in an HTTP header.
+    /// empty or not usable in an HTTP header, or a CORS origin is not `*` or an origin.
     pub async fn start(config: FileServerConfig) -> io::Result<FileServer> {
         let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
         let default_ttl = secs(config.default_ttl);
@@ -174,6 +185,7 @@ impl FileServer {
         }
         let auth = routes::CreateAuth::new(&config.upload_tokens, config.basic_auth.as_ref())
             .map_err(invalid)?;
+        let cors = cors::Cors::new(&config.cors_origins).map_err(invalid)?;
         let store = Store::open(
             config.data_dir.clone(),
             config.max_total_size,
@@ -192,7 +204,10 @@ impl FileServer {
         });
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let router = routes::router(app.clone());
+        let router = routes::router(app.clone()).layer(axum::middleware::from_fn_with_state(
+            Arc::new(cors),
+            cors::handle,
+        ));
         let server = tokio::spawn(async move {
             // The signal also fires when the sender is dropped with the FileServer.
             let signal = async {

@@ -13,7 +13,10 @@ fails the pairs that need it, with directions; nothing is skipped.
 The peers (tests/conformance/): Rust is the `natsbridge` CLI (`send` with @file payloads and
 every envelope option; `listen --json --count 1 --save-dir DIR`), C is peer_c.c built here
 with -Wall -Wextra -Werror against libnatsbridge.so, Python is peer_python.py on
-bindings/python, Node is peer_node.js on bindings/node. For each pair the receiver subscribes
+bindings/python, Node is peer_node.js on bindings/node. The browser is peer_browser.mjs: a headless
+Chromium page (bindings/browser/natsbridge.js over nats-server's websocket listener, uploads and
+downloads cross-origin to the file server, which answers CORS for any origin); it sends and
+reports as the Node peer does, and the broker_url it writes is the websocket URL. For each pair the receiver subscribes
 and says so (a "ready" line; the CLI's "listening on" line), then the sender publishes ONE
 envelope of 17 payloads: each of the 8 types once below and once above a size_threshold of
 4096 bytes (so once direct, once link), plus an empty binary payload (direct); every envelope
@@ -80,7 +83,7 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug"
 CLI = TARGET / "natsbridge"
 LIB = TARGET / "libnatsbridge.so"
 
-PEERS = ("rust", "c", "python", "node")
+PEERS = ("rust", "c", "python", "node", "browser")
 THRESHOLD = 4096
 RECV_TIMEOUT_S = 30
 STEP_TIMEOUT_S = 60
@@ -104,9 +107,10 @@ REPORTS: Dict[str, Dict[str, set]] = {
                "dictionary": {"value"}, "jsontable": {"value"}, "arrowtable": {"columns"}},
 }
 REPORTS["node"] = REPORTS["python"]
+REPORTS["browser"] = REPORTS["python"]
 
 # Each sender uses another msg_purpose, so that all the valid values but two travel.
-PURPOSES = {"rust": "command", "c": "event", "python": "updateStatus", "node": "ACK"}
+PURPOSES = {"rust": "command", "c": "event", "python": "updateStatus", "node": "ACK", "browser": "NACK"}
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -299,6 +303,7 @@ class Matrix:
         self.tmp = tmp
         self.unavailable: Dict[str, str] = {}
         self.nats_url = ""
+        self.nats_ws_url = ""  # the websocket listener, for the browser peer
         self.fileserver_url = ""
         self.servers: List[Proc] = []
         self.items: List[Item] = []
@@ -314,6 +319,7 @@ class Matrix:
             env.pop(k, None)
         env.update({
             "NATS_URL": self.nats_url,
+            "NATS_WS_URL": self.nats_ws_url,
             "FILESERVER_URL": self.fileserver_url,
             "NATSBRIDGE_LIB": str(LIB),
             "PYTHONPATH": str(REPO / "bindings" / "python"),
@@ -329,16 +335,22 @@ class Matrix:
         for path, what in ((CLI, "the natsbridge CLI"), (LIB, "libnatsbridge.so")):
             if not path.exists():
                 raise SetupError(f"{what} not found at {path}: run `cargo build --lib --bins`")
-        port = free_port()
-        nats = Proc([nats_bin, "-a", "127.0.0.1", "-p", str(port)], dict(os.environ))
+        port, ws_port = free_port(), free_port()
+        # A websocket listener too, for the browser peer (nats.ws).
+        conf = self.tmp / "nats.conf"
+        conf.write_text(f"host: 127.0.0.1\nport: {port}\n"
+                        f"websocket {{\n  host: 127.0.0.1\n  port: {ws_port}\n  no_tls: true\n}}\n")
+        nats = Proc([nats_bin, "-c", str(conf)], dict(os.environ))
         self.servers.append(nats)
         if nats.wait_line("err", lambda l: "Server is ready" in l, 20) is None:
             raise SetupError("nats-server did not start:\n  " + "\n  ".join(nats.stderr_tail()))
         self.nats_url = f"nats://127.0.0.1:{port}"
+        self.nats_ws_url = f"ws://127.0.0.1:{ws_port}"
         files = self.tmp / "files"
         files.mkdir()
-        fs = Proc([str(CLI), "fileserver", "--listen", "127.0.0.1:0", "--data-dir", str(files)],
-                  dict(os.environ))
+        # CORS for any origin: each browser peer serves its page on a port of its own.
+        fs = Proc([str(CLI), "fileserver", "--listen", "127.0.0.1:0", "--data-dir", str(files),
+                   "--cors-origin", "*"], dict(os.environ))
         self.servers.append(fs)
         line = fs.wait_line("out", lambda l: l.startswith("listening on "), 20)
         if line is None:
@@ -371,6 +383,16 @@ class Matrix:
         elif not (REPO / "bindings" / "node" / "node_modules" / "koffi").is_dir():
             self.unavailable["node"] = ("the Node binding's dependencies are missing: run `npm ci` in "
                                         "bindings/node (tests/conformance/run.sh does it)")
+        browser_dir = REPO / "bindings" / "browser"
+        chromium = os.environ.get("CHROMIUM_BIN") or "/usr/bin/chromium"
+        if not self.node:
+            self.unavailable["browser"] = "node not found: install Node.js >= 20 (it drives Chromium)"
+        elif not (browser_dir / "node_modules" / "playwright-core").is_dir():
+            self.unavailable["browser"] = ("the browser module's dependencies are missing: run "
+                                           "bindings/browser/test/install.sh (tests/conformance/run.sh does it)")
+        elif not os.access(chromium, os.X_OK):
+            self.unavailable["browser"] = (f"Chromium not found at {chromium}: apt-get install chromium "
+                                           "(bindings/browser/test/install.sh) or set CHROMIUM_BIN")
         missing = []
         for module in ("nats", "pyarrow"):
             try:
@@ -412,6 +434,8 @@ class Matrix:
         }, ensure_ascii=False), encoding="utf-8")
         if peer == "python":
             return [sys.executable, str(HERE / "peer_python.py"), "send", subject, str(spec)]
+        if peer == "browser":
+            return [self.node, str(HERE / "peer_browser.mjs"), "send", subject, str(spec)]
         return [self.node, str(HERE / "peer_node.js"), "send", subject, str(spec)]
 
     def receiver_cmd(self, peer: str, subject: str, folder: Path) -> Tuple[List[str], str, Any]:
@@ -426,6 +450,9 @@ class Matrix:
             return [str(self.peer_c), "recv", subject, str(RECV_TIMEOUT_S * 1000)], *ready
         if peer == "python":
             return [sys.executable, str(HERE / "peer_python.py"), "recv", subject,
+                    str(RECV_TIMEOUT_S)], *ready
+        if peer == "browser":
+            return [self.node, str(HERE / "peer_browser.mjs"), "recv", subject,
                     str(RECV_TIMEOUT_S)], *ready
         return [self.node, str(HERE / "peer_node.js"), "recv", subject, str(RECV_TIMEOUT_S)], *ready
 
@@ -468,7 +495,7 @@ class Matrix:
             report = self.read_report(receiver, out, problems)
             if report is not None:
                 problems += check_report(sender, receiver, report, self.items, opts, subject,
-                                         self.nats_url, t0, t1)
+                                         self.broker_url_of(sender), t0, t1)
         finally:
             rx.kill()
         took = time.monotonic() - start
@@ -476,6 +503,10 @@ class Matrix:
             return False, f"not ok - {name}: {len(problems)} problem(s) ({took:.1f} s)", problems
         return True, (f"ok - {name}: {len(self.items)} payloads, 8 types direct and link, "
                       f"{len(HEADER_KEYS)} header fields ({took:.1f} s)"), []
+
+    def broker_url_of(self, sender: str) -> str:
+        """The URL a sender connected to: the browser's is the websocket listener."""
+        return self.nats_ws_url if sender == "browser" else self.nats_url
 
     def read_report(self, receiver: str, out: List[str], problems: List[str]) -> Optional[Dict[str, Any]]:
         text = "\n".join(out).strip()

@@ -25,6 +25,8 @@ nb_python_env 'import pytest, nats, pyarrow, pandas' \
     "pytest>=7,<10" "nats-py>=2.6,<3" "pyarrow>=12" "pandas>=1.5"
 nb_cargo_build
 nb_node_deps "the Node pairs"
+# Chromium and the browser module's npm packages; without them the browser pairs fail, saying so.
+bash bindings/browser/test/install.sh || say "the browser pairs will fail: bindings/browser/test/install.sh did not complete"
 
 # The matrix takes a few seconds; the outer timeout only stops a hang.
 exec timeout --signal=TERM --kill-after=30 600 "$PYTHON" tests/conformance/matrix.py

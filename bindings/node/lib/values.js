@@ -1,20 +1,13 @@
 'use strict';
 // Host values <-> serialized payload bytes (wire format §3). The library works on bytes and
-// validates them; this is the only place that knows what a JavaScript value of each type is.
+// validates them; the conversions themselves are the JavaScript implementation shared with the
+// browser module (bindings/browser/lib/values.js, an ES module: require() of it needs Node
+// >= 20.19). This file binds it to apache-arrow and our errors, and keeps Buffers in and out.
 
 const { makeError } = require('./errors');
+const shared = require('../../browser/lib/values.js');
 
-const PAYLOAD_TYPES = Object.freeze([
-  'text',
-  'dictionary',
-  'arrowtable',
-  'jsontable',
-  'image',
-  'audio',
-  'video',
-  'binary',
-]);
-const BYTE_TYPES = new Set(['image', 'audio', 'video', 'binary']);
+const { PAYLOAD_TYPES } = shared;
 
 let arrowModule = null;
 /** apache-arrow, loaded on first use (it takes a while to load and most messages need none). */
@@ -23,21 +16,17 @@ function arrow() {
   return arrowModule;
 }
 
-function isTable(v) {
-  return v != null && typeof v === 'object' && v.schema != null && Array.isArray(v.batches);
+const codec = shared.createValues({ arrow, makeError });
+
+/** A Buffer over the same memory as a Uint8Array (no copy). */
+function toBuffer(bytes) {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The bytes of a Uint8Array / ArrayBuffer / other ArrayBufferView, as a Buffer (no copy). */
 function asBytes(v) {
-  if (Buffer.isBuffer(v)) return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (v instanceof ArrayBuffer || v instanceof SharedArrayBuffer) return Buffer.from(v);
-  return null;
-}
-
-function invalid(dataname, type, what) {
-  return makeError('INVALID_PAYLOAD', `payload '${dataname}' of type ${type}: ${what}`);
+  const bytes = shared.asBytes(v);
+  return bytes && toBuffer(bytes);
 }
 
 /**
@@ -45,79 +34,15 @@ function invalid(dataname, type, what) {
  * @returns {Buffer}
  */
 function serialize(dataname, data, type) {
-  if (!PAYLOAD_TYPES.includes(type)) {
-    throw makeError(
-      'INVALID_PAYLOAD_TYPE',
-      `payload '${dataname}': unknown payload_type ${JSON.stringify(type)} (one of ${PAYLOAD_TYPES.join(', ')})`,
-    );
-  }
-  if (BYTE_TYPES.has(type)) {
-    const bytes = asBytes(data);
-    if (!bytes) throw invalid(dataname, type, 'expected a Buffer, Uint8Array, ArrayBuffer or typed array');
-    return bytes;
-  }
-  switch (type) {
-    case 'text': {
-      if (typeof data === 'string') return Buffer.from(data, 'utf8');
-      const bytes = data instanceof Uint8Array ? asBytes(data) : null;
-      if (!bytes) throw invalid(dataname, type, 'expected a string (or its UTF-8 bytes)');
-      return bytes;
-    }
-    case 'dictionary':
-    case 'jsontable': {
-      if (type === 'jsontable' && !(Array.isArray(data) && data.every(isRow))) {
-        throw invalid(dataname, type, 'expected an array of row objects');
-      }
-      let json;
-      try {
-        json = JSON.stringify(data);
-      } catch (e) {
-        throw invalid(dataname, type, `not serializable as JSON: ${e.message}`);
-      }
-      if (json === undefined) throw invalid(dataname, type, 'not serializable as JSON');
-      return Buffer.from(json, 'utf8');
-    }
-    case 'arrowtable': {
-      if (isTable(data)) {
-        try {
-          return asBytes(arrow().tableToIPC(data, 'stream'));
-        } catch (e) {
-          throw invalid(dataname, type, `cannot write the table as an Arrow IPC stream: ${e.message}`);
-        }
-      }
-      const bytes = data instanceof Uint8Array ? asBytes(data) : null;
-      if (!bytes) throw invalid(dataname, type, 'expected an apache-arrow Table (or Arrow IPC bytes)');
-      return bytes;
-    }
-    default:
-      throw invalid(dataname, type, 'unsupported');
-  }
-}
-
-function isRow(r) {
-  return r !== null && typeof r === 'object' && !Array.isArray(r);
+  return toBuffer(codec.serialize(dataname, data, type));
 }
 
 /**
- * Turns received bytes (a Buffer owned by JavaScript) into the value of their type.
+ * Turns received bytes (a Buffer owned by JavaScript) into the value of their type; the binary
+ * types are that Buffer.
  */
 function deserialize(dataname, bytes, type) {
-  try {
-    switch (type) {
-      case 'text':
-        return bytes.toString('utf8');
-      case 'dictionary':
-      case 'jsontable':
-        return JSON.parse(bytes.toString('utf8'));
-      case 'arrowtable':
-        return arrow().tableFromIPC(bytes);
-      default:
-        if (BYTE_TYPES.has(type)) return bytes;
-    }
-  } catch (e) {
-    throw makeError('DESERIALIZATION_ERROR', `payload '${dataname}' of type ${type}: ${e.message}`, { cause: e });
-  }
-  throw makeError('INVALID_PAYLOAD_TYPE', `payload '${dataname}': unknown payload_type ${JSON.stringify(type)}`);
+  return codec.deserialize(dataname, bytes, type);
 }
 
 module.exports = { PAYLOAD_TYPES, serialize, deserialize, asBytes };

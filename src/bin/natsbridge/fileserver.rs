@@ -25,6 +25,9 @@ Options:
   --basic-auth USER:PASSWORD
                          Creating an upload needs these as HTTP basic auth (default
                          $FILESERVER_BASIC_AUTH when set)
+  --cors-origin ORIGIN   Let web pages of ORIGIN (scheme://host[:port], or '*' for any)
+                         upload and download from a browser (repeatable; default none:
+                         no CORS headers)
 
 With a token or basic auth set, anonymous uploads are refused; a client may use either.
 Downloads need no credentials: a link URL is the capability. Prefer the environment
@@ -40,6 +43,7 @@ const SPEC: &[args::Opt] = &[
     value("--max-ttl"),
     many("--token"),
     value("--basic-auth"),
+    many("--cors-origin"),
 ];
 
 /// `Ok(None)` when help was asked for. `env` reads the environment.
@@ -91,6 +95,7 @@ fn parse(
             .ok_or("invalid basic auth: expected USER:PASSWORD with a non-empty USER")?;
         config.basic_auth = Some((user.to_owned(), password.to_owned()));
     }
+    config.cors_origins = p.all("--cors-origin").to_vec();
     if let Some(secs) = p.number("--default-ttl")? {
         config.default_ttl = Duration::from_secs(secs);
     }
@@ -162,6 +167,9 @@ mod tests {
         assert_eq!(c.max_file_size, 1 << 30);
         assert_eq!(c.max_total_size, 10 << 30);
         assert!(c.upload_tokens.is_empty() && c.basic_auth.is_none());
+        assert!(c.cors_origins.is_empty(), "no CORS unless asked");
+        let c = parsed(&["--cors-origin", "http://a:1", "--cors-origin=*"], &[]).unwrap();
+        assert_eq!(c.cors_origins, ["http://a:1", "*"]);
 
         let c = parsed(
             &[
