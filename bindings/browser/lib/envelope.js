@@ -5,7 +5,7 @@ import { NatsBridgeError } from './errors.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { PAYLOAD_TYPES } from './values.js';
 
-/** The header keys, in the wire format's order (the Node binding's Envelope has the same). */
+/** The header keys, in the wire format's order (also the Node binding's Envelope's). */
 export const HEADER_KEYS = Object.freeze([
   'correlation_id',
   'msg_id',
@@ -31,7 +31,7 @@ export class Payload {
     this.id = fields.id;
     /** The sender's name for it ("msg", "login_image"). */
     this.dataname = fields.dataname;
-    /** The value: a string, a JSON value, an apache-arrow Table, an array of rows or a Uint8Array. */
+    /** The value: a string, a JSON value, an apache-arrow Table, an array of rows or a Uint8Array (a Buffer in Node). */
     this.data = fields.data;
     /** One of the eight payload types. */
     this.payload_type = fields.payload_type;

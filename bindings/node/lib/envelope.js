@@ -9,62 +9,9 @@ const { fn, status, copyBytes } = require('./ffi');
 const { makeError, check } = require('./errors');
 const { serialize, deserialize } = require('./values');
 
-const HEADER_KEYS = Object.freeze([
-  'correlation_id',
-  'msg_id',
-  'timestamp',
-  'send_to',
-  'msg_purpose',
-  'sender_name',
-  'sender_id',
-  'receiver_name',
-  'receiver_id',
-  'reply_to',
-  'reply_to_msg_id',
-  'broker_url',
-  'metadata',
-]);
-
-class Payload {
-  constructor(fields) {
-    /** The payload's UUID. */
-    this.id = fields.id;
-    /** The sender's name for it ("msg", "login_image"). */
-    this.dataname = fields.dataname;
-    /** The value: a string, a JSON value, an apache-arrow Table, an array of rows or a Buffer. */
-    this.data = fields.data;
-    /** One of the eight payload types. */
-    this.payload_type = fields.payload_type;
-    /** 'direct' (inline, base64) or 'link' (through the file server). */
-    this.transport = fields.transport;
-    /** Number of serialized bytes. */
-    this.size = fields.size;
-    /** The download URL of a link payload; null for a direct one. */
-    this.url = fields.url;
-    /** Payload metadata (`payload_bytes`, and `sha256` for link payloads). */
-    this.metadata = fields.metadata;
-  }
-
-  /** Destructures as the walkthrough's triple: `const [dataname, data, type] = payload`. */
-  *[Symbol.iterator]() {
-    yield this.dataname;
-    yield this.data;
-    yield this.payload_type;
-  }
-}
-
-class Envelope {
-  constructor(header, payloads) {
-    for (const k of HEADER_KEYS) this[k] = k === 'metadata' ? header[k] ?? {} : header[k] ?? '';
-    /** @type {Payload[]} */
-    this.payloads = payloads;
-  }
-
-  /** The first payload named `dataname`, or undefined. */
-  payload(dataname) {
-    return this.payloads.find((p) => p.dataname === dataname);
-  }
-}
+// The Envelope and Payload classes and the header keys are the browser module's (one
+// definition for both; require() of an ES module, Node >= 20.19).
+const { HEADER_KEYS, Payload, Envelope } = require('../../browser/lib/envelope.js');
 
 function parseJson(text, what) {
   try {
